@@ -239,6 +239,12 @@ json_t *hub_event_to_json(const hub_event_t *ev);
  * Unknown fields, missing required fields, wrong JSON types, impossible dates,
  * unknown enum symbols and over-long strings are errors; the message names
  * the field but never repeats its value. Returns 0 or HUB_EVALID.
+ *
+ * For people writing JSON by hand: event_id may be left out (a random UUIDv4
+ * is generated), occurred_at may be left out (now) or given as an integer of
+ * Unix milliseconds, and optional fields may be null or left out. A
+ * risk_categories array naming a category twice is an error. Only the
+ * structure is checked here; hub_event_validate checks the values.
  */
 int hub_event_from_json(hub_event_type_t type, const json_t *obj, hub_event_t *ev, char *errstr,
                         size_t errstr_size);
