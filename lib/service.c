@@ -69,6 +69,15 @@ static int ignore_group(const config_setting_t *s, void *var, char *errstr, size
     return HUB_OK;
 }
 
+/* Does the program list path among its own settings (e.g. the shared `groups`)? */
+static int owns_path(const hub_service_t *svc, const char *path)
+{
+    for (size_t i = 0; svc->own && i < svc->nown; i++)
+        if (strcmp(svc->own[i].path, path) == 0)
+            return 1;
+    return 0;
+}
+
 #define ITEM(path, type, var, def, help)                                                           \
     {                                                                                              \
         path, type, var, 0, def, help, 0, 0, NULL, NULL                                            \
@@ -195,6 +204,8 @@ int hub_service_init(hub_service_t *svc, int argc, char **argv)
     svc->nitems = ncommon;
     for (size_t i = 0; i < ngroups; i++) {
         if (svc->own_group && strcmp(svc->own_group, all_groups[i]) == 0)
+            continue;
+        if (owns_path(svc, all_groups[i]))
             continue;
         svc->items[svc->nitems++] = (hub_cfg_item_t){
             all_groups[i], HUB_CFG_CUSTOM, NULL, 0, NULL, NULL, 0, 0, ignore_group, NULL};

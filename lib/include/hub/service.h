@@ -39,8 +39,12 @@ typedef struct hub_common_conf_s {
     size_t nagencies;
 } hub_common_conf_t;
 
-/* Every group a hub program may own; each ignores the others' groups. */
-#define HUB_SERVICE_GROUPS "planner", "projector", "reminder", "notifier", "hubctl"
+/*
+ * Every top-level setting a hub program may own; each ignores the others'.
+ * `groups` (the named groups, hub/groups.h) is shared: a program that lists
+ * it among its own settings reads it, the rest leave it alone.
+ */
+#define HUB_SERVICE_GROUPS "planner", "projector", "reminder", "notifier", "hubctl", "groups"
 
 typedef struct hub_service_s {
     const char *name;          /* e.g. "hub-projector" */
