@@ -61,10 +61,21 @@ int hub_codec_encode(hub_codec_t *c, const hub_event_t *ev, hub_buf_t *out, char
  * enum or union index out of range), HUB_ESCHEMA (unknown schema id, or a
  * writer schema that cannot be resolved to a known event) or HUB_EVALID
  * (values that fail hub_event_validate with rules NULL). errstr never
- * contains payload bytes.
+ * contains payload bytes. In registry mode an unknown id is looked up; when
+ * the registry cannot be reached the result is HUB_EIO or HUB_ETIMEOUT, which
+ * callers should retry rather than dead-letter. On any error ev->type is
+ * HUB_EVENT_NONE.
  */
 int hub_codec_decode(hub_codec_t *c, const void *data, size_t len, hub_event_t *ev, char *errstr,
                      size_t errstr_size);
+
+/*
+ * hub_codec_set_generic: when on is non-zero, events of the catalogue's own
+ * schemas are encoded and decoded through avro-c generic values instead of
+ * the codec's direct coder. The bytes and events are the same; it exists so
+ * tests and benchmarks can compare the two.
+ */
+void hub_codec_set_generic(hub_codec_t *c, int on);
 
 /* hub_codec_schema_id: the id the codec writes for type, or -1. */
 int32_t hub_codec_schema_id(const hub_codec_t *c, hub_event_type_t type);
