@@ -54,8 +54,10 @@ int hub_registry_schema_by_id(hub_registry_t *r, int32_t id, char **schema_json,
  * hub_registry_check_compatible: asks the registry whether schema_json may be
  * registered as the next version of subject under the compatibility level in
  * force (POST /compatibility/subjects/{subject}/versions/latest) and sets
- * *compatible to 1 or 0. Returns 0, HUB_ENOTFOUND when the subject has no
- * version yet (anything is compatible then), or HUB_EIO / HUB_ETIMEOUT.
+ * *compatible to 1 or 0. Returns 0, HUB_ENOTFOUND when the registry reports
+ * that the subject has no version yet (Confluent's does; Apicurio answers
+ * "compatible" instead; either way anything may be registered), or HUB_EIO /
+ * HUB_ETIMEOUT.
  */
 int hub_registry_check_compatible(hub_registry_t *r, const char *subject, const char *schema_json,
                                   int *compatible, char *errstr, size_t errstr_size);
