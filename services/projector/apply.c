@@ -1,0 +1,612 @@
+/*
+ * apply.c: a batch into PostgreSQL in one transaction, pipelined.
+ *
+ * Each event is one prepared statement: a data-modifying CTE inserts it into
+ * hub_event_log (ON CONFLICT DO NOTHING) and the state changes select FROM
+ * that insert, so an event id seen before changes nothing, without a round
+ * trip to ask. The whole batch, the partitions' new offsets and COMMIT go out
+ * in one pipeline (libpq pipeline mode): one network round trip per batch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/common.h"
+#include "hub/deadletter.h"
+#include "hub/log.h"
+#include "hub/pg.h"
+#include "projector.h"
+
+/* The event-log insert every event statement starts with ($1..$7). */
+#define LOGGED                                                                                     \
+    "WITH logged AS ("                                                                             \
+    " INSERT INTO hub_event_log (event_id, event_type, topic, partition, kafka_offset,"            \
+    "  occurred_at, event)"                                                                        \
+    " VALUES ($1::uuid, $2::text, $3::text, $4::integer, $5::bigint, $6::timestamptz, $7::jsonb)"  \
+    " ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+
+/* col takes the incoming value when cond (the incoming event is newer) holds. */
+#define PICK(cond, col) col " = CASE WHEN " cond " THEN EXCLUDED." col " ELSE t." col " END"
+
+/* The incoming event is newer than the one that set the columns versioned by (at, id). */
+#define NEWER(at, id)                                                                              \
+    "(t." at " IS NULL OR (EXCLUDED." at ", EXCLUDED." id ") > (t." at ", t." id "))"
+
+#define NEWER_FLAG NEWER("last_flag_at", "last_flag_event_id")
+#define NEWER_LA   NEWER("la_at", "la_event_id")
+#define NEWER_DUE  NEWER("due_at", "alert_event_id")
+#define NEWER_DONE NEWER("completed_at", "completed_event_id")
+#define NEWER_REC  NEWER("recorded_at", "recorded_event_id")
+#define NEWER_REQ  NEWER("last_briefing_requested_at", "last_request_event_id")
+#define NEWER_SENT NEWER("last_briefing_sent_at", "last_sent_event_id")
+#define LA_COLUMNS                                                                                 \
+    PICK(NEWER_LA, "local_authority")                                                              \
+    ", " PICK(NEWER_LA, "la_event_id") ", "                                                        \
+                                       "la_at = GREATEST(t.la_at, EXCLUDED.la_at)"
+
+/* $8 subject_key, $9 local_authority, $10 date_of_birth, $11 risks, $12 flagged_on, $13 agency */
+static const char
+    SQL_FLAGGED
+        [] =
+            LOGGED ", flag AS ("
+                   " INSERT INTO young_person_flags (event_id, subject_key, source_agency, "
+                   "local_authority,"
+                   "  flagged_on, risk_categories, occurred_at)"
+                   " SELECT $1::uuid, $8::text, $13::text, $9::text, $12::date,"
+                   "  hub_text_union($11::text[], NULL), $6::timestamptz FROM logged) "
+                   "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
+                   " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
+                   " last_flag_event_id)"
+                   " SELECT $8::text, $9::text, $10::date, hub_text_union($11::text[], NULL),"
+                   "  ARRAY[$13::text], $12::date, $12::date, $6::timestamptz, $1::uuid FROM logged"
+                   " ON CONFLICT (subject_key) DO UPDATE SET"
+                   " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
+                   " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
+                   " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
+                   " last_flagged_on = GREATEST(t.last_flagged_on, "
+                   "EXCLUDED.last_flagged_on), " PICK(NEWER_FLAG, "local_authority") ", " PICK(
+                       NEWER_FLAG,
+                       "date_of_birth") ", " PICK(NEWER_FLAG,
+                                                  "last_flag_event_id") ","
+                                                                        " last_flag_at = "
+                                                                        "GREATEST(t.last_flag_at, "
+                                                                        "EXCLUDED.last_flag_at),"
+                                                                        " updated_at = now()";
+
+/* $8 subject_key, $9 local_authority, $10 due_date, $11 rule, $12 cause_event_id */
+static const char SQL_PLAN_DUE[] = LOGGED
+    "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
+    " due_date, rule, cause_event_id, alert_event_id, due_at)"
+    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text,"
+    "  $12::uuid, $1::uuid, $6::timestamptz FROM logged"
+    " ON CONFLICT (subject_key) DO UPDATE SET " LA_COLUMNS
+    ", " PICK(NEWER_DUE, "due_date") ", " PICK(NEWER_DUE, "rule") ", " PICK(
+        NEWER_DUE, "cause_event_id") ", " PICK(NEWER_DUE,
+                                               "alert_event_id") ", due_at = GREATEST(t.due_at, "
+                                                                 "EXCLUDED.due_at),"
+                                                                 " updated_at = now()";
+
+/* $8 subject_key, $9 local_authority, $10 completed_on, $11 outcome */
+static const char SQL_PLAN_COMPLETED[] = LOGGED
+    "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
+    " completed_on, outcome, completed_event_id, completed_at)"
+    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text,"
+    "  $1::uuid, $6::timestamptz FROM logged"
+    " ON CONFLICT (subject_key) DO UPDATE SET " LA_COLUMNS
+    ", " PICK(NEWER_DONE, "completed_on") ", " PICK(NEWER_DONE, "outcome") ", " PICK(
+        NEWER_DONE,
+        "completed_event_id") ","
+                              " completed_at = GREATEST(t.completed_at, EXCLUDED.completed_at),"
+                              " updated_at = now()";
+
+/* $8 action_id, $9 meeting_id, $10 meeting_date, $11 kind, $12 owner_agency,
+   $13 owner_group_id, $14 due_date, $15 subject_key (NULL when none) */
+static const char SQL_ACTION_RECORDED[] = LOGGED
+    "INSERT INTO meeting_actions AS t (action_id, meeting_id, meeting_date, kind,"
+    " owner_agency, owner_group_id, due_date, subject_key, recorded_at, recorded_event_id)"
+    " SELECT $8::uuid, $9::text, $10::date, $11::text, $12::text, $13::text, $14::date,"
+    "  $15::text, $6::timestamptz, $1::uuid FROM logged"
+    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_REC, "meeting_id") ", " PICK(NEWER_REC, "m"
+                                                                                                 "e"
+                                                                                                 "e"
+                                                                                                 "t"
+                                                                                                 "i"
+                                                                                                 "n"
+                                                                                                 "g"
+                                                                                                 "_"
+                                                                                                 "d"
+                                                                                                 "a"
+                                                                                                 "t"
+                                                                                                 "e") ", " PICK(NEWER_REC, "kind") ", " PICK(
+        NEWER_REC,
+        "owner_agency") ", " PICK(NEWER_REC,
+                                  "owner_group_id") ", " PICK(NEWER_REC,
+                                                              "due_date") ", " PICK(NEWER_REC,
+                                                                                    "subject_key") ", " PICK(NEWER_REC,
+                                                                                                             "recorded_event_id") ","
+                                                                                                                                  " recorded_at = GREATEST(t.recorded_at, EXCLUDED.recorded_at),"
+                                                                                                                                  " updated_at = now()";
+
+/* $8 action_id, $9 completed_on */
+static const char SQL_ACTION_COMPLETED[] = LOGGED
+    "INSERT INTO meeting_actions AS t (action_id, completed_on, completed_at,"
+    " completed_event_id)"
+    " SELECT $8::uuid, $9::date, $6::timestamptz, $1::uuid FROM logged"
+    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_DONE, "completed_on") ", " PICK(
+        NEWER_DONE,
+        "completed_event_id") ","
+                              " completed_at = GREATEST(t.completed_at, EXCLUDED.completed_at),"
+                              " updated_at = now()";
+
+/* $8 action_id, $9 as_of */
+static const char SQL_ACTION_OVERDUE[] =
+    LOGGED "INSERT INTO meeting_actions AS t (action_id, overdue_notices, last_overdue_as_of)"
+           " SELECT $8::uuid, 1, $9::date FROM logged"
+           " ON CONFLICT (action_id) DO UPDATE SET overdue_notices = t.overdue_notices + 1,"
+           " last_overdue_as_of = GREATEST(t.last_overdue_as_of, EXCLUDED.last_overdue_as_of),"
+           " updated_at = now()";
+
+/* $8 group_id, $9 kind, $10 subject_key, $11 due_date (both NULL when absent), $12 as_of */
+static const char SQL_REMINDER[] =
+    LOGGED ", reminder AS ("
+           " INSERT INTO reminders (event_id, group_id, kind, subject_key, due_date, as_of,"
+           "  occurred_at)"
+           " SELECT $1::uuid, $8::text, $9::text, $10::text, $11::date, $12::date, $6::timestamptz"
+           " FROM logged) "
+           "INSERT INTO group_state AS t (group_id, reminders_received, last_reminder_at)"
+           " SELECT $8::text, 1, $6::timestamptz FROM logged"
+           " ON CONFLICT (group_id) DO UPDATE SET reminders_received = t.reminders_received + 1,"
+           " last_reminder_at = GREATEST(t.last_reminder_at, EXCLUDED.last_reminder_at),"
+           " updated_at = now()";
+
+/* $8 group_id, $9 title */
+static const char SQL_BRIEFING_REQUESTED[] = LOGGED
+    "INSERT INTO group_state AS t (group_id, last_briefing_title,"
+    " last_briefing_requested_at, last_request_event_id)"
+    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid FROM logged"
+    " ON CONFLICT (group_id) DO UPDATE SET " PICK(NEWER_REQ, "last_briefing_title") ", " PICK(
+        NEWER_REQ, "last_request_event_id") ","
+                                            " last_briefing_requested_at = "
+                                            "GREATEST(t.last_briefing_requested_at,"
+                                            "  EXCLUDED.last_briefing_requested_at),"
+                                            " updated_at = now()";
+
+/* $8 group_id, $9 recipients */
+static const char SQL_BRIEFING_SENT
+    [] = LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_sent_at, "
+                "last_briefing_recipients,"
+                " last_sent_event_id, briefings_sent)"
+                " SELECT $8::text, $6::timestamptz, $9::integer, $1::uuid, 1 FROM logged"
+                " ON CONFLICT (group_id) DO UPDATE SET briefings_sent = t.briefings_sent + "
+                "1, " PICK(NEWER_SENT, "last_briefing_recipients") ", " PICK(
+                    NEWER_SENT, "last_sent_event_id") ","
+                                                      " last_briefing_sent_at = "
+                                                      "GREATEST(t.last_briefing_sent_at,"
+                                                      "  EXCLUDED.last_briefing_sent_at),"
+                                                      " updated_at = now()";
+
+/* $1 class, $2 message, $3..$5 source coordinates, $6 service, $7 when, $8..$10 DLQ coordinates */
+static const char SQL_DEAD_LETTER[] =
+    "INSERT INTO dead_letters AS t (reason_class, message, source_topic, source_partition,"
+    " source_offset, service, occurred_at, dlq_topic, dlq_partition, dlq_offset)"
+    " VALUES ($1::text, $2::text, $3::text, $4::integer, $5::bigint, $6::text, $7::timestamptz,"
+    "  $8::text, $9::integer, $10::bigint)"
+    " ON CONFLICT ON CONSTRAINT dead_letters_once DO UPDATE SET"
+    " dlq_topic = coalesce(t.dlq_topic, EXCLUDED.dlq_topic),"
+    " dlq_partition = coalesce(t.dlq_partition, EXCLUDED.dlq_partition),"
+    " dlq_offset = coalesce(t.dlq_offset, EXCLUDED.dlq_offset)";
+
+static const char SQL_OFFSET[] =
+    "SELECT hub_advance_offset($1::text, $2::text, $3::integer, $4::bigint, $5::bigint)";
+
+static const struct {
+    const char *name;
+    const char *sql;
+} statements[] = {
+    {"flagged", SQL_FLAGGED},
+    {"plan_due", SQL_PLAN_DUE},
+    {"plan_completed", SQL_PLAN_COMPLETED},
+    {"action_recorded", SQL_ACTION_RECORDED},
+    {"action_completed", SQL_ACTION_COMPLETED},
+    {"action_overdue", SQL_ACTION_OVERDUE},
+    {"reminder", SQL_REMINDER},
+    {"briefing_requested", SQL_BRIEFING_REQUESTED},
+    {"briefing_sent", SQL_BRIEFING_SENT},
+    {"dead_letter", SQL_DEAD_LETTER},
+    {"offset", SQL_OFFSET},
+};
+
+/* libpq's message without its trailing newline. */
+static void pg_message(PGconn *conn, char *buf, size_t size)
+{
+    hub_strlcpy(buf, PQerrorMessage(conn), size);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+}
+
+int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size)
+{
+    char msg[512];
+    for (size_t i = 0; i < HUB_ARRAY_LEN(statements); i++) {
+        PGresult *res = PQprepare(p->pg, statements[i].name, statements[i].sql, 0, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            pg_message(p->pg, msg, sizeof(msg));
+            return hub_errf(errstr, errstr_size, HUB_EPG, "preparing %s: %s", statements[i].name,
+                            msg);
+        }
+    }
+    p->pg_prepared = 1;
+    return HUB_OK;
+}
+
+/* The statement name and parameters of an event item; returns the count. */
+static int event_statement(projector_item_t *it, const char **name, const char *v[16])
+{
+    const hub_event_t *ev = &it->ev;
+    v[0] = ev->event_id;
+    v[1] = hub_event_type_name(ev->type);
+    v[2] = rd_kafka_topic_name(it->msg->rkt);
+    v[3] = it->partition_s;
+    v[4] = it->offset_s;
+    v[5] = it->occurred_s;
+    v[6] = it->json;
+    switch (ev->type) {
+    case HUB_EVENT_YOUNG_PERSON_FLAGGED:
+        *name = "flagged";
+        v[7] = ev->u.flagged.subject_key;
+        v[8] = hub_local_authority_name(ev->u.flagged.local_authority);
+        v[9] = it->date_a;
+        v[10] = it->risks;
+        v[11] = it->date_b;
+        v[12] = ev->source;
+        return 13;
+    case HUB_EVENT_TRANSITION_PLAN_DUE:
+        *name = "plan_due";
+        v[7] = ev->u.plan_due.subject_key;
+        v[8] = hub_local_authority_name(ev->u.plan_due.local_authority);
+        v[9] = it->date_a;
+        v[10] = hub_transition_rule_name(ev->u.plan_due.rule);
+        v[11] = ev->u.plan_due.cause_event_id;
+        return 12;
+    case HUB_EVENT_TRANSITION_PLAN_COMPLETED:
+        *name = "plan_completed";
+        v[7] = ev->u.plan_completed.subject_key;
+        v[8] = hub_local_authority_name(ev->u.plan_completed.local_authority);
+        v[9] = it->date_a;
+        v[10] = hub_plan_outcome_name(ev->u.plan_completed.outcome);
+        return 11;
+    case HUB_EVENT_MEETING_ACTION_RECORDED:
+        *name = "action_recorded";
+        v[7] = ev->u.action_recorded.action_id;
+        v[8] = ev->u.action_recorded.meeting_id;
+        v[9] = it->date_a;
+        v[10] = hub_action_kind_name(ev->u.action_recorded.kind);
+        v[11] = ev->u.action_recorded.owner_agency;
+        v[12] = ev->u.action_recorded.owner_group_id;
+        v[13] = it->date_b;
+        v[14] = ev->u.action_recorded.has_subject_key ? ev->u.action_recorded.subject_key : NULL;
+        return 15;
+    case HUB_EVENT_MEETING_ACTION_COMPLETED:
+        *name = "action_completed";
+        v[7] = ev->u.action_completed.action_id;
+        v[8] = it->date_a;
+        return 9;
+    case HUB_EVENT_MEETING_ACTION_OVERDUE:
+        *name = "action_overdue";
+        v[7] = ev->u.action_overdue.action_id;
+        v[8] = it->date_a;
+        return 9;
+    case HUB_EVENT_REMINDER_DUE:
+        *name = "reminder";
+        v[7] = ev->u.reminder.group_id;
+        v[8] = hub_reminder_kind_name(ev->u.reminder.kind);
+        v[9] = ev->u.reminder.has_subject_key ? ev->u.reminder.subject_key : NULL;
+        v[10] = ev->u.reminder.has_due_date ? it->date_b : NULL;
+        v[11] = it->date_a;
+        return 12;
+    case HUB_EVENT_BRIEFING_REQUESTED:
+        *name = "briefing_requested";
+        v[7] = ev->u.briefing_requested.group_id;
+        v[8] = ev->u.briefing_requested.title;
+        return 9;
+    case HUB_EVENT_BRIEFING_SENT:
+        *name = "briefing_sent";
+        v[7] = ev->u.briefing_sent.group_id;
+        v[8] = it->int_s;
+        return 9;
+    default:
+        return -1;
+    }
+}
+
+/* The dead_letters row of a reject (source: this message) or of a dead letter (its headers). */
+static int dead_letter_statement(projector_t *p, projector_item_t *it, const char *v[16],
+                                 char *now_buf, size_t now_size)
+{
+    const char *topic = rd_kafka_topic_name(it->msg->rkt);
+    v[0] = it->reason_class;
+    v[1] = it->reason;
+    if (it->kind == ITEM_DEAD_LETTER) {
+        v[2] = it->dl_topic;
+        v[3] = it->dl_partition;
+        v[4] = it->dl_offset;
+        v[5] = it->dl_service;
+        v[6] = it->dl_time;
+        v[7] = topic;
+        v[8] = it->partition_s;
+        v[9] = it->offset_s;
+    } else {
+        v[2] = topic;
+        v[3] = it->partition_s;
+        v[4] = it->offset_s;
+        v[5] = PROJECTOR_SERVICE;
+        v[6] = hub_timestamp_format(hub_now_ms(), now_buf, now_size);
+        v[7] = v[8] = v[9] = NULL;
+    }
+    return 10;
+}
+
+/* The next offset of each partition in the batch, in first-seen order. */
+typedef struct {
+    projector_part_t *part;
+    int64_t next;
+} batch_pos_t;
+
+static size_t batch_positions(projector_t *p, batch_pos_t *pos)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        const rd_kafka_message_t *m = p->items[i].msg;
+        size_t j;
+        for (j = 0; j < n; j++)
+            if (pos[j].part->partition == m->partition &&
+                strcmp(pos[j].part->topic, rd_kafka_topic_name(m->rkt)) == 0)
+                break;
+        if (j == n) {
+            pos[n].part = projector_part_find(p, rd_kafka_topic_name(m->rkt), m->partition);
+            if (!pos[n].part)
+                continue; /* cannot happen: unowned messages never enter the batch */
+            n++;
+        }
+        if (m->offset + 1 > pos[j].next)
+            pos[j].next = m->offset + 1;
+    }
+    return n;
+}
+
+/* Outcome of one attempt at committing the batch. */
+typedef enum {
+    ATTEMPT_OK,
+    ATTEMPT_BAD_EVENT, /* an event broke a constraint: it is a reject now, try again */
+    ATTEMPT_FAILED,    /* connection lost, fenced or another error: resync */
+} attempt_t;
+
+/* SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the event, not us. */
+static int event_is_at_fault(const char *sqlstate)
+{
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
+}
+
+/* The first error of a pipeline: which command, and what (never the DETAIL, which holds values). */
+typedef struct {
+    size_t command;
+    char sqlstate[8];
+    char constraint[64];
+    char message[256];
+} pipeline_error_t;
+
+/* Reads one result set per command, then the sync. 0, or -1 if the connection broke. */
+static int read_results(PGconn *c, size_t commands, pipeline_error_t *e)
+{
+    PGresult *res;
+    for (size_t k = 0; k < commands; k++) {
+        while ((res = PQgetResult(c)) != NULL) {
+            if (PQresultStatus(res) == PGRES_FATAL_ERROR && e->command == (size_t)-1) {
+                const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+                const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+                e->command = k;
+                hub_strlcpy(e->sqlstate, s ? s : "", sizeof(e->sqlstate));
+                hub_strlcpy(e->constraint, con ? con : "", sizeof(e->constraint));
+                hub_strlcpy(e->message, prim ? prim : "", sizeof(e->message));
+            }
+            PQclear(res);
+        }
+        if (PQstatus(c) != CONNECTION_OK)
+            return -1;
+    }
+    res = PQgetResult(c);
+    if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    return PQexitPipelineMode(c) == 1 && PQstatus(c) == CONNECTION_OK ? 0 : -1;
+}
+
+/* Sends BEGIN, the batch, the offsets and COMMIT as one pipeline; 0 or -1 on a send failure. */
+static int send_batch(projector_t *p, const batch_pos_t *pos, size_t npos, size_t *commands)
+{
+    PGconn *c = p->pg;
+    const char *v[16];
+    char now_buf[40];
+    /* Offsets as text must live until the pipeline is flushed by the sync. */
+    char(*off)[3][24] = calloc(npos ? npos : 1, sizeof(*off));
+    int rc = -1;
+
+    *commands = 0;
+    if (!off || PQenterPipelineMode(c) != 1)
+        goto out;
+    if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        goto out;
+    (*commands)++;
+    for (size_t i = 0; i < p->nitems; i++) {
+        projector_item_t *it = &p->items[i];
+        const char *name = "dead_letter";
+        int n = it->kind == ITEM_EVENT ? event_statement(it, &name, v)
+                                       : dead_letter_statement(p, it, v, now_buf, sizeof(now_buf));
+        if (n < 0 || !PQsendQueryPrepared(c, name, n, v, NULL, NULL, 0))
+            goto out;
+        (*commands)++;
+    }
+    for (size_t j = 0; j < npos; j++) {
+        snprintf(off[j][0], 24, "%d", (int)pos[j].part->partition);
+        snprintf(off[j][1], 24, "%lld", (long long)pos[j].part->expected);
+        snprintf(off[j][2], 24, "%lld", (long long)pos[j].next);
+        v[0] = p->conf.group_id;
+        v[1] = pos[j].part->topic;
+        v[2] = off[j][0];
+        v[3] = off[j][1];
+        v[4] = off[j][2];
+        if (!PQsendQueryPrepared(c, "offset", 5, v, NULL, NULL, 0))
+            goto out;
+        (*commands)++;
+    }
+    if (!PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+        goto out;
+    (*commands)++;
+    if (!PQpipelineSync(c))
+        goto out;
+    rc = 0;
+out:
+    free(off);
+    return rc;
+}
+
+static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, char *errstr,
+                         size_t errstr_size)
+{
+    pipeline_error_t e = {(size_t)-1, "", "", ""};
+    char msg[512];
+    size_t commands;
+
+    if (send_batch(p, pos, npos, &commands) != 0 || read_results(p->pg, commands, &e) != 0) {
+        pg_message(p->pg, msg, sizeof(msg));
+        hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
+        /* A connection left mid-pipeline is of no further use. */
+        PQfinish(p->pg);
+        p->pg = NULL;
+        return ATTEMPT_FAILED;
+    }
+    if (e.command == (size_t)-1)
+        return ATTEMPT_OK;
+    /* COMMIT of a failed block rolled it back; make sure the session is idle again. */
+    if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
+        hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
+
+    /* Command k is item k-1 (command 0 is BEGIN). */
+    if (e.command >= 1 && e.command <= p->nitems && event_is_at_fault(e.sqlstate) &&
+        p->items[e.command - 1].kind == ITEM_EVENT) {
+        projector_item_t *it = &p->items[e.command - 1];
+        it->kind = ITEM_REJECT;
+        hub_strlcpy(it->reason_class, "database", sizeof(it->reason_class));
+        if (e.constraint[0])
+            snprintf(it->reason, sizeof(it->reason), "violates constraint %s (SQLSTATE %s)",
+                     e.constraint, e.sqlstate);
+        else
+            snprintf(it->reason, sizeof(it->reason), "rejected by the database (SQLSTATE %s)",
+                     e.sqlstate);
+        return ATTEMPT_BAD_EVENT;
+    }
+    if (strcmp(e.sqlstate, "HB001") == 0)
+        hub_errf(errstr, errstr_size, HUB_EPG, "offsets moved by another consumer: %s", e.message);
+    else
+        hub_errf(errstr, errstr_size, HUB_EPG, "commit failed: SQLSTATE %s: %s", e.sqlstate,
+                 e.message);
+    return ATTEMPT_FAILED;
+}
+
+/*
+ * Queues every reject not yet sent to the dead-letter topic and waits for
+ * delivery, so a reject is never committed as done while its dead letter
+ * could still be lost.
+ */
+static int send_rejects(projector_t *p, char *errstr, size_t errstr_size)
+{
+    int queued = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        projector_item_t *it = &p->items[i];
+        if (it->kind != ITEM_REJECT || it->dlq_sent)
+            continue;
+        if (hub_deadletter_send(p->dlq, p->dlq_topic, PROJECTOR_SERVICE, it->msg, it->reason_class,
+                                it->reason, errstr, errstr_size) != HUB_OK)
+            return HUB_EKAFKA;
+        it->dlq_sent = 1;
+        queued = 1;
+    }
+    if (!queued)
+        return HUB_OK;
+    hub_producer_reset_failures(p->dlq);
+    return hub_producer_flush(p->dlq, 30000, errstr, errstr_size);
+}
+
+/* After the PostgreSQL commit: the new positions, for Kafka's lag tools. */
+static void store_kafka_offsets(projector_t *p, const batch_pos_t *pos, size_t npos)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t err;
+
+    if (!p->conf.commit_kafka || npos == 0)
+        return;
+    list = rd_kafka_topic_partition_list_new((int)npos);
+    for (size_t j = 0; j < npos; j++)
+        rd_kafka_topic_partition_list_add(list, pos[j].part->topic, pos[j].part->partition)
+            ->offset = pos[j].next;
+    err = rd_kafka_offsets_store(hub_consumer_handle(p->consumer), list);
+    if (err)
+        hub_log_warn("event=kafka_offset_store_failed error=\"%s\"", rd_kafka_err2str(err));
+    else
+        p->kafka_dirty = 1;
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
+{
+    batch_pos_t *pos = NULL;
+    size_t npos;
+    int err = HUB_OK;
+
+    if (p->nitems == 0)
+        return HUB_OK;
+    if (!p->pg || !p->pg_prepared)
+        return hub_errf(errstr, errstr_size, HUB_EPG, "not connected to PostgreSQL");
+    pos = calloc(p->nitems, sizeof(*pos));
+    if (!pos)
+        return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+    npos = batch_positions(p, pos);
+
+    /* Each failed try turns one event into a reject, so this ends. */
+    for (size_t tries = 0; tries <= p->nitems; tries++) {
+        attempt_t a;
+        if ((err = send_rejects(p, errstr, errstr_size)) != HUB_OK)
+            goto out;
+        a = attempt(p, pos, npos, errstr, errstr_size);
+        if (a == ATTEMPT_OK)
+            break;
+        if (a == ATTEMPT_FAILED) {
+            err = HUB_EPG;
+            goto out;
+        }
+        p->retries++;
+    }
+    for (size_t j = 0; j < npos; j++)
+        pos[j].part->expected = pos[j].next;
+    for (size_t i = 0; i < p->nitems; i++) {
+        projector_item_t *it = &p->items[i];
+        if (it->kind == ITEM_EVENT)
+            p->applied++;
+        else if (it->kind == ITEM_REJECT)
+            p->rejected++;
+        else
+            p->dead_letters++;
+    }
+    p->batches++;
+    store_kafka_offsets(p, pos, npos);
+    projector_batch_clear(p);
+out:
+    free(pos);
+    return err;
+}

@@ -1,0 +1,217 @@
+/* batch.c: consumed messages into batch items. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/common.h"
+#include "hub/deadletter.h"
+#include "hub/log.h"
+#include "projector.h"
+
+/* Copies header name's last value as text into buf; 0 when present. */
+static int header_text(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &val, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || !val)
+        return -1;
+    if (len >= size)
+        len = size - 1;
+    memcpy(buf, val, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* A non-negative decimal that fits, as text. */
+static int is_decimal(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 19 && strspn(s, "0123456789") == n;
+}
+
+/*
+ * A message of the dead-letter topic: where it came from and why, from its
+ * headers. Headers that are missing or malformed (a message someone wrote to
+ * the topic by hand) make the dead letter its own source, so it is still
+ * recorded exactly once.
+ */
+static void classify_dead_letter(projector_item_t *it)
+{
+    const rd_kafka_message_t *m = it->msg;
+    char ts[64];
+    int64_t ms;
+
+    it->kind = ITEM_DEAD_LETTER;
+    if (header_text(m, HUB_DLQ_HEADER_CLASS, it->reason_class, sizeof(it->reason_class)) != 0 ||
+        !it->reason_class[0])
+        hub_strlcpy(it->reason_class, "unknown", sizeof(it->reason_class));
+    header_text(m, HUB_DLQ_HEADER_MESSAGE, it->reason, sizeof(it->reason));
+    if (header_text(m, HUB_DLQ_HEADER_SERVICE, it->dl_service, sizeof(it->dl_service)) != 0 ||
+        !it->dl_service[0])
+        hub_strlcpy(it->dl_service, "unknown", sizeof(it->dl_service));
+    if (header_text(m, HUB_DLQ_HEADER_TOPIC, it->dl_topic, sizeof(it->dl_topic)) != 0 ||
+        !it->dl_topic[0] ||
+        header_text(m, HUB_DLQ_HEADER_PARTITION, it->dl_partition, sizeof(it->dl_partition)) != 0 ||
+        !is_decimal(it->dl_partition) ||
+        header_text(m, HUB_DLQ_HEADER_OFFSET, it->dl_offset, sizeof(it->dl_offset)) != 0 ||
+        !is_decimal(it->dl_offset)) {
+        hub_strlcpy(it->dl_topic, rd_kafka_topic_name(m->rkt), sizeof(it->dl_topic));
+        hub_strlcpy(it->dl_partition, it->partition_s, sizeof(it->dl_partition));
+        hub_strlcpy(it->dl_offset, it->offset_s, sizeof(it->dl_offset));
+    }
+    if (header_text(m, HUB_DLQ_HEADER_TIMESTAMP, ts, sizeof(ts)) != 0 ||
+        hub_timestamp_parse(ts, &ms) != HUB_OK) {
+        rd_kafka_timestamp_type_t tstype;
+        ms = rd_kafka_message_timestamp(m, &tstype);
+        if (ms <= 0)
+            ms = hub_now_ms();
+    }
+    hub_timestamp_format(ms, it->dl_time, sizeof(it->dl_time));
+}
+
+static void reject(projector_item_t *it, const char *reason_class, const char *reason)
+{
+    it->kind = ITEM_REJECT;
+    hub_strlcpy(it->reason_class, reason_class, sizeof(it->reason_class));
+    hub_strlcpy(it->reason, reason, sizeof(it->reason));
+}
+
+/* "{A,B}": the risk set as a PostgreSQL text[] literal (symbols need no quoting). */
+static void risks_literal(hub_risk_set_t set, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[n++] = '{';
+    for (int c = 0; c < HUB_RISK__COUNT; c++) {
+        if (!(set & HUB_RISK_BIT(c)))
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 1 ? "," : "",
+                              hub_risk_category_name((hub_risk_category_t)c));
+    }
+    snprintf(buf + n, size - n, "}");
+}
+
+/* Fills the parameter text the event's statement needs beyond the event's own strings. */
+static int event_params(projector_item_t *it)
+{
+    const hub_event_t *ev = &it->ev;
+    json_t *obj;
+
+    hub_timestamp_format(ev->occurred_at, it->occurred_s, sizeof(it->occurred_s));
+    switch (ev->type) {
+    case HUB_EVENT_YOUNG_PERSON_FLAGGED:
+        hub_date_format(ev->u.flagged.date_of_birth, it->date_a, sizeof(it->date_a));
+        hub_date_format(ev->u.flagged.flagged_on, it->date_b, sizeof(it->date_b));
+        risks_literal(ev->u.flagged.risk_categories, it->risks, sizeof(it->risks));
+        break;
+    case HUB_EVENT_TRANSITION_PLAN_DUE:
+        hub_date_format(ev->u.plan_due.due_date, it->date_a, sizeof(it->date_a));
+        break;
+    case HUB_EVENT_TRANSITION_PLAN_COMPLETED:
+        hub_date_format(ev->u.plan_completed.completed_on, it->date_a, sizeof(it->date_a));
+        break;
+    case HUB_EVENT_MEETING_ACTION_RECORDED:
+        hub_date_format(ev->u.action_recorded.meeting_date, it->date_a, sizeof(it->date_a));
+        hub_date_format(ev->u.action_recorded.due_date, it->date_b, sizeof(it->date_b));
+        break;
+    case HUB_EVENT_MEETING_ACTION_COMPLETED:
+        hub_date_format(ev->u.action_completed.completed_on, it->date_a, sizeof(it->date_a));
+        break;
+    case HUB_EVENT_MEETING_ACTION_OVERDUE:
+        hub_date_format(ev->u.action_overdue.as_of, it->date_a, sizeof(it->date_a));
+        break;
+    case HUB_EVENT_REMINDER_DUE:
+        hub_date_format(ev->u.reminder.as_of, it->date_a, sizeof(it->date_a));
+        if (ev->u.reminder.has_due_date)
+            hub_date_format(ev->u.reminder.due_date, it->date_b, sizeof(it->date_b));
+        break;
+    case HUB_EVENT_BRIEFING_REQUESTED:
+        break;
+    case HUB_EVENT_BRIEFING_SENT:
+        snprintf(it->int_s, sizeof(it->int_s), "%d", (int)ev->u.briefing_sent.recipients);
+        break;
+    default:
+        return HUB_EINVAL;
+    }
+    obj = hub_event_to_json(ev);
+    if (!obj)
+        return HUB_ENOMEM;
+    it->json = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return it->json ? HUB_OK : HUB_ENOMEM;
+}
+
+void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
+{
+    projector_item_t *it = &p->items[p->nitems++];
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    char errstr[256];
+    int err;
+
+    it->msg = msg;
+    it->kind = ITEM_EVENT;
+    it->dlq_sent = 0;
+    it->json = NULL;
+    it->reason[0] = it->reason_class[0] = '\0';
+    snprintf(it->partition_s, sizeof(it->partition_s), "%d", (int)msg->partition);
+    snprintf(it->offset_s, sizeof(it->offset_s), "%lld", (long long)msg->offset);
+    if (p->nitems == 1)
+        p->batch_started_ms = hub_monotonic_ms();
+
+    if (p->dlq_topic && strcmp(topic, p->dlq_topic) == 0) {
+        classify_dead_letter(it);
+        return;
+    }
+    err = hub_codec_decode(p->codec, msg->payload, msg->len, &it->ev, errstr, sizeof(errstr));
+    if (err == HUB_OK)
+        err = hub_event_validate(&it->ev, &p->rules, errstr, sizeof(errstr));
+    if (err != HUB_OK) {
+        reject(it, hub_deadletter_class(err), errstr);
+        return;
+    }
+    err = event_params(it);
+    if (err != HUB_OK)
+        reject(it, "processing",
+               err == HUB_ENOMEM ? "out of memory converting the event" : "unknown event type");
+}
+
+static void item_release(projector_item_t *it)
+{
+    rd_kafka_message_destroy(it->msg);
+    it->msg = NULL;
+    free(it->json);
+    it->json = NULL;
+}
+
+void projector_batch_clear(projector_t *p)
+{
+    for (size_t i = 0; i < p->nitems; i++)
+        item_release(&p->items[i]);
+    p->nitems = 0;
+}
+
+void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->nitems; i++) {
+        projector_item_t *it = &p->items[i];
+        const char *topic = rd_kafka_topic_name(it->msg->rkt);
+        int revoked = 0;
+        for (int j = 0; j < parts->cnt && !revoked; j++)
+            revoked = parts->elems[j].partition == it->msg->partition &&
+                      strcmp(parts->elems[j].topic, topic) == 0;
+        if (revoked) {
+            item_release(it);
+            continue;
+        }
+        if (kept != i)
+            p->items[kept] = *it;
+        kept++;
+    }
+    if (kept != p->nitems)
+        hub_log_info("event=batch_dropped reason=revoked messages=%zu", p->nitems - kept);
+    p->nitems = kept;
+}

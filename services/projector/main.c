@@ -1,0 +1,341 @@
+/*
+ * hub-projector: projects every hub topic into the PostgreSQL read model
+ * (tables, transitions_view) exactly once. Rows and consumed offsets commit in
+ * one PostgreSQL transaction; see docs/projector.md.
+ */
+#include <getopt.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/common.h"
+#include "hub/config.h"
+#include "hub/log.h"
+#include "hub/pg.h"
+#include "hub/service.h"
+#include "hub/signals.h"
+#include "projector.h"
+
+/* projector.topics = [ "a", "b" ]: non-empty topic names. Absent: every hub topic. */
+static int parse_topics(const config_setting_t *s, void *var, char *errstr, size_t errstr_size)
+{
+    projector_conf_t *c = var;
+    char where[512];
+    int n;
+
+    if (!s)
+        return HUB_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+        return hub_errf(errstr, errstr_size, HUB_ECONFIG,
+                        "%s: 'projector.topics' must be a list of topic names",
+                        hub_cfg_where(s, where, sizeof(where)));
+    n = config_setting_length(s);
+    if (n == 0)
+        return hub_errf(errstr, errstr_size, HUB_ECONFIG,
+                        "%s: 'projector.topics' must name at least one topic",
+                        hub_cfg_where(s, where, sizeof(where)));
+    c->topics = calloc((size_t)n + 1, sizeof(char *));
+    if (!c->topics)
+        return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v =
+            config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+        if (!v || !*v)
+            return hub_errf(errstr, errstr_size, HUB_ECONFIG,
+                            "%s: 'projector.topics' entry %d must be a non-empty string",
+                            hub_cfg_where(e, where, sizeof(where)), i + 1);
+        if (!(c->topics[i] = strdup(v)))
+            return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+        c->ntopics = (size_t)i + 1;
+    }
+    return HUB_OK;
+}
+
+static void free_topics(void *var)
+{
+    projector_conf_t *c = var;
+    for (size_t i = 0; c->topics && i < c->ntopics; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    c->topics = NULL;
+    c->ntopics = 0;
+}
+
+static projector_conf_t conf;
+static int migrate_only;
+
+#define INT_ITEM(path, var, def, min, max, help)                                                   \
+    {                                                                                              \
+        path, HUB_CFG_INT, var, 0, def, help, min, max, NULL, NULL                                 \
+    }
+
+static const hub_cfg_item_t own_items[] = {
+    {"projector.group_id", HUB_CFG_STRING, &conf.group_id, 0, "hub-projector",
+     "Kafka consumer group, and the key of the offsets kept in PostgreSQL", 0, 0, NULL, NULL},
+    {"projector.topics", HUB_CFG_CUSTOM, &conf, 0, NULL,
+     "topics to project (default: every topics.* setting, dead letters included)", 0, 0,
+     parse_topics, free_topics},
+    INT_ITEM("projector.batch_max_events", &conf.batch_max_events, "500", 1, 5000,
+             "most events committed in one transaction"),
+    INT_ITEM("projector.batch_max_ms", &conf.batch_max_ms, "50", 1, 60000,
+             "longest a batch gathers while messages keep arriving, in ms"),
+    INT_ITEM("projector.event_log_retention_days", &conf.retention_days, "2555", 1, 365000,
+             "event-log rows older than this (by received_at) are pruned"),
+    INT_ITEM("projector.event_log_prune_interval_s", &conf.prune_interval_s, "3600", 1, 86400,
+             "how often the event log is pruned, in seconds"),
+    INT_ITEM("projector.retry_max_ms", &conf.retry_max_ms, "5000", 100, 600000,
+             "cap of the back-off while PostgreSQL is unreachable, in ms"),
+    INT_ITEM("projector.startup_wait_ms", &conf.startup_wait_ms, "60000", 0, 3600000,
+             "how long to wait for PostgreSQL at start before giving up, in ms"),
+    {"projector.migrations_dir", HUB_CFG_STRING, &conf.migrations_dir, 0, "",
+     "directory of NNNN_name.sql migrations (default: <data dir>/sql/migrations)", 0, 0, NULL,
+     NULL},
+    {"projector.migrate", HUB_CFG_BOOL, &conf.migrate, 0, "true",
+     "apply pending migrations at start", 0, 0, NULL, NULL},
+    {"projector.migrate_conninfo", HUB_CFG_STRING, &conf.migrate_conninfo, 0, "",
+     "libpq conninfo of the owner role that applies migrations (default: postgres.conninfo)", 0, 0,
+     NULL, NULL},
+    {"projector.migrate_password", HUB_CFG_SECRET, &conf.migrate_password, 0, NULL,
+     "password of the migrating role (prefer migrate_password_file or _env)", 0, 0, NULL, NULL},
+    {"projector.commit_kafka", HUB_CFG_BOOL, &conf.commit_kafka, 0, "true",
+     "also commit offsets to Kafka after PostgreSQL commits, for lag tools", 0, 0, NULL, NULL},
+};
+
+enum { OPT_MIGRATE_ONLY = 256 };
+
+static const struct option own_options[] = {
+    {"migrate-only", no_argument, NULL, OPT_MIGRATE_ONLY},
+    {NULL, 0, NULL, 0},
+};
+
+static int own_option(hub_service_t *svc, int val, const char *arg)
+{
+    if (val == OPT_MIGRATE_ONLY)
+        migrate_only = 1;
+    return -1;
+}
+
+/* Applies pending migrations with the owner role, then disconnects. */
+static int run_migrations(projector_t *p, char *errstr, size_t errstr_size)
+{
+    const char *conninfo = conf.migrate_conninfo && *conf.migrate_conninfo
+                               ? conf.migrate_conninfo
+                               : p->svc->common.pg_conninfo;
+    const char *password = conf.migrate_conninfo && *conf.migrate_conninfo
+                               ? conf.migrate_password
+                               : p->svc->common.pg_password;
+    char dir[4096];
+    int applied = 0, err;
+    PGconn *conn;
+
+    if (conf.migrations_dir && *conf.migrations_dir)
+        hub_strlcpy(dir, conf.migrations_dir, sizeof(dir));
+    else
+        snprintf(dir, sizeof(dir), "%s/sql/migrations", hub_data_dir());
+    conn = hub_pg_connect(conninfo, password, (int)conf.startup_wait_ms, errstr, errstr_size);
+    if (!conn)
+        return HUB_EPG;
+    err = hub_pg_migrate(conn, dir, &applied, errstr, errstr_size);
+    PQfinish(conn);
+    if (err == HUB_OK)
+        hub_log_info("event=migrations_checked dir=%s applied=%d", dir, applied);
+    return err;
+}
+
+/* The topics to subscribe to: the setting, or every hub topic. */
+static size_t subscription(projector_t *p, const char **topics, size_t max)
+{
+    static const char *const settings[] = {"risk_flags",          "transition_alerts",
+                                           "transition_plans",    "meeting_actions",
+                                           "group_notifications", "dead_letters"};
+    size_t n = 0;
+    if (conf.topics) {
+        for (size_t i = 0; i < conf.ntopics && n < max; i++)
+            topics[n++] = conf.topics[i];
+        return n;
+    }
+    for (size_t i = 0; i < HUB_ARRAY_LEN(settings) && n < max; i++) {
+        const char *t = hub_service_topic(p->svc, settings[i]);
+        if (t && *t)
+            topics[n++] = t;
+    }
+    return n;
+}
+
+/* One line a minute, so operators can see it is alive without reading payloads. */
+static void progress(projector_t *p, int force)
+{
+    int64_t now = hub_monotonic_ms();
+    if (!force && now < p->next_progress_ms)
+        return;
+    p->next_progress_ms = now + 60000;
+    hub_log_info("event=progress applied=%lld rejected=%lld dead_letters=%lld batches=%lld "
+                 "retries=%lld partitions=%zu",
+                 p->applied, p->rejected, p->dead_letters, p->batches, p->retries, p->nparts);
+}
+
+/* Commits the batch; on failure, resynchronises from PostgreSQL (nothing lost). */
+static void flush(projector_t *p)
+{
+    char errstr[1024];
+    if (p->nitems == 0)
+        return;
+    if (projector_apply_batch(p, errstr, sizeof(errstr)) != HUB_OK) {
+        hub_log_error("event=batch_failed messages=%zu error=\"%s\"", p->nitems, errstr);
+        p->need_resync = 1;
+        projector_batch_clear(p);
+    }
+}
+
+/* Whether msg belongs to a partition we own, at or after the position PostgreSQL holds. */
+static int wanted(projector_t *p, const rd_kafka_message_t *msg)
+{
+    projector_part_t *part = projector_part_find(p, rd_kafka_topic_name(msg->rkt), msg->partition);
+    return part && part->synced && msg->offset >= part->expected;
+}
+
+static void housekeeping(projector_t *p)
+{
+    int64_t now = hub_monotonic_ms();
+    if (p->kafka_dirty && now >= p->next_kafka_commit_ms) {
+        /* Asynchronous: lag tools may trail a second behind, PostgreSQL never does. */
+        rd_kafka_commit(hub_consumer_handle(p->consumer), NULL, 1);
+        p->kafka_dirty = 0;
+        p->next_kafka_commit_ms = now + 1000;
+    }
+    if (now >= p->next_prune_ms) {
+        long n = projector_prune(p);
+        /* A full chunk means more to delete: continue soon, between batches. */
+        p->next_prune_ms = n >= 5000 ? now : now + conf.prune_interval_s * 1000;
+    }
+    progress(p, 0);
+}
+
+static void run(projector_t *p)
+{
+    while (!hub_stop_requested()) {
+        rd_kafka_message_t *msg;
+        if (p->need_resync) {
+            if (projector_resync(p) != HUB_OK)
+                break;
+            continue;
+        }
+        /* Wait only while the batch is empty; otherwise take what is ready and commit. */
+        msg = hub_consumer_poll(p->consumer, p->nitems ? 0 : 100);
+        if (msg) {
+            if (wanted(p, msg))
+                projector_batch_add(p, msg);
+            else
+                rd_kafka_message_destroy(msg);
+        }
+        if (p->nitems && (!msg || p->nitems >= (size_t)conf.batch_max_events ||
+                          hub_monotonic_ms() - p->batch_started_ms >= conf.batch_max_ms))
+            flush(p);
+        if (!p->nitems)
+            housekeeping(p);
+    }
+    /* SIGTERM: finish the batch in hand, then leave. */
+    flush(p);
+    progress(p, 1);
+}
+
+int main(int argc, char **argv)
+{
+    hub_service_t svc = {
+        .name = PROJECTOR_SERVICE,
+        .own_group = "projector",
+        .usage = "Projects every hub topic into the PostgreSQL read model (tables and "
+                 "transitions_view), exactly once: rows and consumed offsets commit in one "
+                 "transaction. Applies pending migrations at start.",
+        .own = own_items,
+        .nown = HUB_ARRAY_LEN(own_items),
+        .options = own_options,
+        .option = own_option,
+        .options_help = "      --migrate-only   apply pending migrations and exit\n",
+    };
+    projector_t p = {0};
+    const char *topics[64];
+    size_t ntopics;
+    hub_consumer_hooks_t hooks = {projector_on_assign, projector_on_revoke, &p};
+    hub_codec_opts_t copts = {0};
+    char errstr[1024];
+    int rc = hub_service_init(&svc, argc, argv);
+
+    if (rc >= 0) {
+        hub_service_fini(&svc);
+        return rc;
+    }
+    rc = HUB_EXIT_FAILURE;
+    p.svc = &svc;
+    p.conf = conf;
+    p.rules.agencies = (const char *const *)svc.common.agencies;
+    p.rules.nagencies = svc.common.nagencies;
+    p.dlq_topic = hub_service_topic(&svc, "dead_letters");
+
+    if (conf.migrate || migrate_only) {
+        if (run_migrations(&p, errstr, sizeof(errstr)) != HUB_OK) {
+            hub_log_error("event=migrations_failed error=\"%s\"", errstr);
+            fprintf(stderr, "%s: migrations: %s\n", svc.name, errstr);
+            goto out;
+        }
+    }
+    if (migrate_only) {
+        rc = HUB_EXIT_OK;
+        goto out;
+    }
+    ntopics = subscription(&p, topics, HUB_ARRAY_LEN(topics));
+    if (ntopics == 0) {
+        fprintf(stderr, "%s: no topics to consume\n", svc.name);
+        rc = HUB_EXIT_USAGE;
+        goto out;
+    }
+    p.items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
+    if (!p.items) {
+        fprintf(stderr, "%s: out of memory\n", svc.name);
+        goto out;
+    }
+    p.pg = hub_pg_connect(svc.common.pg_conninfo, svc.common.pg_password, (int)conf.startup_wait_ms,
+                          errstr, sizeof(errstr));
+    if (!p.pg || projector_pg_prepare(&p, errstr, sizeof(errstr)) != HUB_OK) {
+        hub_log_error("event=startup_failed error=\"%s\"", errstr);
+        fprintf(stderr, "%s: %s\n", svc.name, errstr);
+        goto out;
+    }
+    copts.schemas_dir = svc.common.schemas_dir;
+    copts.registry_url = svc.common.registry_url;
+    p.codec = hub_codec_new(&copts, errstr, sizeof(errstr));
+    if (!p.codec) {
+        fprintf(stderr, "%s: %s\n", svc.name, errstr);
+        goto out;
+    }
+    p.dlq = hub_producer_new(&svc.common.kafka, NULL, errstr, sizeof(errstr));
+    if (!p.dlq) {
+        fprintf(stderr, "%s: %s\n", svc.name, errstr);
+        goto out;
+    }
+    p.consumer = hub_consumer_new(&svc.common.kafka, conf.group_id, topics, ntopics, &hooks, errstr,
+                                  sizeof(errstr));
+    if (!p.consumer) {
+        fprintf(stderr, "%s: %s\n", svc.name, errstr);
+        goto out;
+    }
+    hub_log_info("event=started group=%s topics=%zu batch_max_events=%lld batch_max_ms=%lld",
+                 conf.group_id, ntopics, conf.batch_max_events, conf.batch_max_ms);
+    run(&p);
+    rc = HUB_EXIT_OK;
+    hub_log_info("event=stopping");
+
+out:
+    /* Closing the consumer commits the offsets stored after the last PostgreSQL commit. */
+    hub_consumer_destroy(p.consumer);
+    projector_batch_clear(&p);
+    projector_parts_free(&p);
+    hub_producer_destroy(p.dlq);
+    hub_codec_destroy(p.codec);
+    PQfinish(p.pg);
+    free(p.items);
+    hub_service_fini(&svc);
+    return rc;
+}

@@ -1,0 +1,175 @@
+/*
+ * projector.h: the pieces of hub-projector, shared between its files.
+ *
+ *   main.c     settings, start-up (migrations, connections) and the loop
+ *   batch.c    messages into batch items: decoded events, rejects, dead letters
+ *   apply.c    a batch into PostgreSQL: one pipelined transaction with offsets
+ *   offsets.c  partition positions kept in PostgreSQL; rebalances; resync
+ *   prune.c    event-log retention
+ */
+#ifndef HUB_PROJECTOR_H
+#define HUB_PROJECTOR_H
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "hub/codec.h"
+#include "hub/events.h"
+#include "hub/kafka.h"
+#include "hub/service.h"
+
+#define PROJECTOR_SERVICE "hub-projector"
+
+typedef struct projector_conf_s {
+    char *group_id;
+    char **topics; /* NULL-terminated; NULL: every topic of the common settings */
+    size_t ntopics;
+    long long batch_max_events;
+    long long batch_max_ms;
+    long long retention_days;
+    long long prune_interval_s;
+    long long retry_max_ms;
+    long long startup_wait_ms;
+    char *migrations_dir;
+    char *migrate_conninfo;
+    char *migrate_password;
+    int migrate;
+    int commit_kafka;
+} projector_conf_t;
+
+/* A partition we own, and the position PostgreSQL holds for it. */
+typedef struct projector_part_s {
+    char *topic;
+    int32_t partition;
+    int64_t expected; /* next offset stored in PostgreSQL; -1 none stored */
+    int synced;       /* expected is known and the consumer is positioned there */
+} projector_part_t;
+
+typedef enum {
+    ITEM_EVENT,       /* a decoded event to apply */
+    ITEM_REJECT,      /* rejected here: dead-letter it and record it */
+    ITEM_DEAD_LETTER, /* a message of the dead-letter topic: record it */
+} projector_item_kind_t;
+
+/* One consumed message of the batch, with the text of its SQL parameters. */
+typedef struct projector_item_s {
+    rd_kafka_message_t *msg;
+    projector_item_kind_t kind;
+    int dlq_sent; /* the reject was queued to the dead-letter topic already */
+    hub_event_t ev;
+    char *json; /* the event as JSON, for the event log */
+    char reason_class[16];
+    char reason[256];
+    /* Dead-letter coordinates (ITEM_DEAD_LETTER: from the headers). */
+    char dl_service[64];
+    char dl_topic[256];
+    char dl_partition[16];
+    char dl_offset[24];
+    char dl_time[40];
+    /* Parameter text. */
+    char partition_s[16];
+    char offset_s[24];
+    char occurred_s[40];
+    char date_a[16];
+    char date_b[16];
+    char int_s[16];
+    char risks[320];
+} projector_item_t;
+
+typedef struct projector_s {
+    hub_service_t *svc;
+    projector_conf_t conf;
+    hub_validation_t rules;
+    hub_codec_t *codec;
+    hub_producer_t *dlq;
+    hub_consumer_t *consumer;
+    const char *dlq_topic;
+    PGconn *pg;
+    int pg_prepared;
+
+    projector_part_t *parts;
+    size_t nparts, parts_cap;
+    int need_resync;
+
+    projector_item_t *items;
+    size_t nitems;
+    int64_t batch_started_ms;
+
+    int64_t next_prune_ms;
+    int64_t next_kafka_commit_ms;
+    int kafka_dirty;
+
+    /* Counters for the periodic progress line. */
+    long long applied, rejected, dead_letters, batches, retries;
+    int64_t next_progress_ms;
+} projector_t;
+
+/* ---- batch.c ---- */
+
+/*
+ * projector_batch_add: classifies msg (ownership moves to the batch): a
+ * decoded and valid event, a reject (with its reason), or a message of the
+ * dead-letter topic. Never fails: a message that cannot be decoded becomes a
+ * reject.
+ */
+void projector_batch_add(projector_t *p, rd_kafka_message_t *msg);
+
+/* projector_batch_clear: destroys every message of the batch and empties it. */
+void projector_batch_clear(projector_t *p);
+
+/*
+ * projector_batch_drop_partitions: removes from the batch the messages of the
+ * given partitions (revoked), so nothing is applied for partitions we no
+ * longer own.
+ */
+void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partition_list_t *parts);
+
+/* ---- apply.c ---- */
+
+/*
+ * projector_pg_prepare: prepares every statement on p->pg. 0 or HUB_EPG.
+ */
+int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size);
+
+/*
+ * projector_apply_batch: applies the batch and advances its partitions'
+ * offsets in one transaction. An event that breaks a database constraint is
+ * turned into a reject and the rest retried, so one bad event never holds up
+ * the others. Rejects are dead-lettered (and the producer flushed) before the
+ * commit. On success the offsets are stored for Kafka too and the batch is
+ * cleared. Returns 0, or HUB_EPG / HUB_EKAFKA when the batch could not be
+ * committed: the caller then resynchronises (nothing was applied).
+ */
+int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size);
+
+/* ---- offsets.c ---- */
+
+/* Rebalance hooks for hub_consumer_new. */
+void projector_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts);
+void projector_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+
+/* projector_part_find: the state of an owned partition, or NULL. */
+projector_part_t *projector_part_find(projector_t *p, const char *topic, int32_t partition);
+
+/*
+ * projector_resync: after a failed commit or a lost connection: pauses the
+ * assignment, drops the batch, reconnects with capped back-off (serving the
+ * consumer meanwhile), reads the offsets stored in PostgreSQL, seeks every
+ * owned partition there and resumes. Returns 0, or HUB_ESTOPPED if a stop was
+ * requested first.
+ */
+int projector_resync(projector_t *p);
+
+/* projector_parts_free: forgets every partition. */
+void projector_parts_free(projector_t *p);
+
+/* ---- prune.c ---- */
+
+/*
+ * projector_prune: deletes one chunk of event-log rows older than the
+ * retention. Returns the number deleted, or -1 on a database error (logged).
+ */
+long projector_prune(projector_t *p);
+
+#endif
