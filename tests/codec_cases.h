@@ -49,8 +49,8 @@ static inline void cc_header(hub_event_t *ev, hub_event_type_t type, int n, cons
 /* The typical YoungPersonFlagged of the benchmark and the documentation. */
 static inline void cc_typical_flagged(hub_event_t *ev)
 {
-    cc_header(ev, HUB_EVENT_YOUNG_PERSON_FLAGGED, 1, "LEICESTER_CS");
-    cc_subject_key(1, ev->u.flagged.subject_key);
+    cc_header(ev, HUB_EVENT_YOUNG_PERSON_FLAGGED, 0, "LEICESTER_CS");
+    cc_subject_key(0, ev->u.flagged.subject_key);
     ev->u.flagged.local_authority = HUB_LA_LEICESTER;
     ev->u.flagged.date_of_birth = cc_date(2008, 5, 17);
     ev->u.flagged.risk_categories = HUB_RISK_BIT(HUB_RISK_CHILD_IN_NEED) |
