@@ -147,7 +147,7 @@ static void test_metrics_endpoint(void)
 
 static void test_healthz_heartbeat(void)
 {
-    hub_http_t *h = start("127.0.0.1:0", 0, 300, NULL);
+    hub_http_t *h = start("127.0.0.1:0", 0, 500, NULL);
     response_t r;
 
     request(hub_http_port(h), "GET", "/healthz", &r);
@@ -156,7 +156,7 @@ static void test_healthz_heartbeat(void)
     ASSERT_STR_EQ(r.ctype, "text/plain; charset=utf-8");
 
     /* The loop stops calling in: after the timeout the process is reported stuck. */
-    usleep(600 * 1000);
+    usleep(1000 * 1000);
     request(hub_http_port(h), "GET", "/healthz", &r);
     ASSERT_INT_EQ(r.status, 503);
     ASSERT_STR_CONTAINS(r.body, "no heartbeat for ");
@@ -169,25 +169,28 @@ static void test_healthz_heartbeat(void)
 
 static void test_readyz(void)
 {
-    hub_http_t *h = start("127.0.0.1:0", 0, 300, NULL);
+    hub_http_t *h = start("127.0.0.1:0", 0, 500, NULL);
     response_t r;
 
+    hub_http_heartbeat(h);
     request(hub_http_port(h), "GET", "/readyz", &r);
     ASSERT_INT_EQ(r.status, 503);
     ASSERT_STR_EQ(r.body, "not ready: starting\n");
 
     hub_http_set_ready(h, 0, "waiting for partition assignment");
+    hub_http_heartbeat(h);
     request(hub_http_port(h), "GET", "/readyz", &r);
     ASSERT_INT_EQ(r.status, 503);
     ASSERT_STR_EQ(r.body, "not ready: waiting for partition assignment\n");
 
     hub_http_set_ready(h, 1, NULL);
+    hub_http_heartbeat(h);
     request(hub_http_port(h), "GET", "/readyz", &r);
     ASSERT_INT_EQ(r.status, 200);
     ASSERT_STR_EQ(r.body, "ready\n");
 
     /* A stuck loop is not ready either, whatever it said last. */
-    usleep(600 * 1000);
+    usleep(1000 * 1000);
     request(hub_http_port(h), "GET", "/readyz", &r);
     ASSERT_INT_EQ(r.status, 503);
     ASSERT_STR_CONTAINS(r.body, "not ready: no heartbeat for ");
@@ -196,6 +199,7 @@ static void test_readyz(void)
     ASSERT_INT_EQ(r.status, 200);
 
     hub_http_set_ready(h, 0, NULL);
+    hub_http_heartbeat(h);
     request(hub_http_port(h), "GET", "/readyz", &r);
     ASSERT_INT_EQ(r.status, 503);
     ASSERT_STR_EQ(r.body, "not ready\n");
