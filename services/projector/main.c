@@ -117,6 +117,15 @@ static int own_option(hub_service_t *svc, int val, const char *arg)
     return -1;
 }
 
+/* Server notices ("already exists, skipping") belong in the log, not on stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+    size_t n = strlen(message);
+    while (n > 0 && message[n - 1] == '\n')
+        n--;
+    hub_log_debug("event=pg_notice msg=\"%.*s\"", (int)n, message);
+}
+
 /* Applies pending migrations with the owner role, then disconnects. */
 static int run_migrations(projector_t *p, char *errstr, size_t errstr_size)
 {
@@ -137,6 +146,7 @@ static int run_migrations(projector_t *p, char *errstr, size_t errstr_size)
     conn = hub_pg_connect(conninfo, password, (int)conf.startup_wait_ms, errstr, errstr_size);
     if (!conn)
         return HUB_EPG;
+    PQsetNoticeProcessor(conn, notice_to_log, NULL);
     err = hub_pg_migrate(conn, dir, &applied, errstr, errstr_size);
     PQfinish(conn);
     if (err == HUB_OK)
