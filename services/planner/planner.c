@@ -112,12 +112,13 @@ static int partition_count(rd_kafka_t *rk, const char *topic, char *errstr, size
     return n;
 }
 
-static int props_with(hub_props_t *dst, const hub_props_t *src, const char *const *kv)
+/* dst = src plus the {key, value} pairs of kv (ended by a NULL key). */
+static int props_with(hub_props_t *dst, const hub_props_t *src, const char *const (*kv)[2])
 {
     if (hub_props_copy(dst, src))
         return HUB_ENOMEM;
-    for (; kv[0]; kv += 2)
-        if (hub_props_set(dst, kv[0], kv[1]))
+    for (; (*kv)[0]; kv++)
+        if (hub_props_set(dst, (*kv)[0], (*kv)[1]))
             return HUB_ENOMEM;
     return HUB_OK;
 }
@@ -178,23 +179,26 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
     }
 
     snprintf(restore_group, sizeof(restore_group), "%s.restore", conf->group_id);
-    static const char *const restore_kv[] = {"isolation.level",
-                                             "read_committed",
-                                             "enable.partition.eof",
-                                             "true",
-                                             "enable.auto.commit",
-                                             "false",
-                                             "enable.auto.offset.store",
-                                             "false",
-                                             NULL};
+    static const char *const restore_kv[][2] = {
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "true"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        /* The end shows only in an empty fetch, which the broker would hold 500 ms. */
+        {"fetch.wait.max.ms", "10"},
+        {NULL, NULL},
+    };
     if (props_with(&p->restore_props, &common->kafka, restore_kv) ||
         hub_props_set(&p->restore_props, "group.id", restore_group)) {
         hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
         goto fail;
     }
 
-    static const char *const consumer_kv[] = {"isolation.level", "read_committed",
-                                              "enable.auto.commit", "false", NULL};
+    static const char *const consumer_kv[][2] = {
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {NULL, NULL},
+    };
     if (props_with(&cprops, &common->kafka, consumer_kv)) {
         hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
         goto fail;
