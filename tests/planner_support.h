@@ -156,7 +156,8 @@ PT_FN void pt_show_log(const pt_setup_t *s)
         fprintf(stderr, "(no log)\n");
 }
 
-PT_FN pid_t pt_spawn(const pt_setup_t *s, const char *conf)
+/* Starts hub-planner --config conf with its output appended to log. */
+PT_FN pid_t pt_spawn_log(const char *conf, const char *log)
 {
     const char *bin = pt_planner_bin();
     pid_t pid;
@@ -166,12 +167,33 @@ PT_FN pid_t pt_spawn(const pt_setup_t *s, const char *conf)
     if (pid < 0)
         TEST_FAIL_("fork: %s", strerror(errno));
     if (pid == 0) {
-        if (!freopen(s->log, "a", stderr) || !freopen(s->log, "a", stdout))
+        if (!freopen(log, "a", stderr) || !freopen(log, "a", stdout))
             _exit(127);
         execl(bin, "hub-planner", "--config", conf, (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+PT_FN pid_t pt_spawn(const pt_setup_t *s, const char *conf)
+{
+    return pt_spawn_log(conf, s->log);
+}
+
+/* Waits until file path contains text (failing after timeout_ms). */
+PT_FN void pt_wait_log(const char *path, const char *text, int timeout_ms)
+{
+    int64_t deadline = hub_monotonic_ms() + timeout_ms;
+    for (;;) {
+        char *content = hub_read_file(path, NULL, NULL, 0);
+        int found = content && strstr(content, text);
+        free(content);
+        if (found)
+            return;
+        if (hub_monotonic_ms() > deadline)
+            TEST_FAIL_("%s did not show \"%s\" in %d ms", path, text, timeout_ms);
+        usleep(100 * 1000);
+    }
 }
 
 PT_FN void pt_stop(const pt_setup_t *s, pid_t pid)
