@@ -9,6 +9,7 @@
 #define HUB_PROJECTOR_HARNESS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
@@ -218,8 +219,9 @@ PH_UNUSED static void ph_start(ph_env_t *e)
     if (pid < 0)
         TEST_FAIL_("fork: %s", strerror(errno));
     if (pid == 0) {
-        FILE *f = freopen(e->log, "a", stderr);
-        if (!f || dup2(fileno(stderr), STDOUT_FILENO) < 0)
+        /* Only async-signal-safe calls here: other threads may hold stdio locks. */
+        int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
             _exit(127);
         execl(bin, bin, "--config", e->config, (char *)NULL);
         _exit(127);

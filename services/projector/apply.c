@@ -45,33 +45,30 @@
                                        "la_at = GREATEST(t.la_at, EXCLUDED.la_at)"
 
 /* $8 subject_key, $9 local_authority, $10 date_of_birth, $11 risks, $12 flagged_on, $13 agency */
-static const char
-    SQL_FLAGGED
-        [] =
-            LOGGED ", flag AS ("
-                   " INSERT INTO young_person_flags (event_id, subject_key, source_agency, "
-                   "local_authority,"
-                   "  flagged_on, risk_categories, occurred_at)"
-                   " SELECT $1::uuid, $8::text, $13::text, $9::text, $12::date,"
-                   "  hub_text_union($11::text[], NULL), $6::timestamptz FROM logged) "
-                   "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
-                   " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
-                   " last_flag_event_id)"
-                   " SELECT $8::text, $9::text, $10::date, hub_text_union($11::text[], NULL),"
-                   "  ARRAY[$13::text], $12::date, $12::date, $6::timestamptz, $1::uuid FROM logged"
-                   " ON CONFLICT (subject_key) DO UPDATE SET"
-                   " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
-                   " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
-                   " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
-                   " last_flagged_on = GREATEST(t.last_flagged_on, "
-                   "EXCLUDED.last_flagged_on), " PICK(NEWER_FLAG, "local_authority") ", " PICK(
-                       NEWER_FLAG,
-                       "date_of_birth") ", " PICK(NEWER_FLAG,
-                                                  "last_flag_event_id") ","
-                                                                        " last_flag_at = "
-                                                                        "GREATEST(t.last_flag_at, "
-                                                                        "EXCLUDED.last_flag_at),"
-                                                                        " updated_at = now()";
+static const char SQL_FLAGGED[] = LOGGED
+    ", flag AS ("
+    " INSERT INTO young_person_flags (event_id, subject_key, source_agency, "
+    "local_authority,"
+    "  flagged_on, risk_categories, occurred_at)"
+    " SELECT $1::uuid, $8::text, $13::text, $9::text, $12::date,"
+    "  hub_text_union($11::text[], NULL), $6::timestamptz FROM logged) "
+    "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
+    " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
+    " last_flag_event_id)"
+    " SELECT $8::text, $9::text, $10::date, hub_text_union($11::text[], NULL),"
+    "  ARRAY[$13::text], $12::date, $12::date, $6::timestamptz, $1::uuid FROM logged"
+    " ON CONFLICT (subject_key) DO UPDATE SET"
+    " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
+    " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
+    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
+    " last_flagged_on = GREATEST(t.last_flagged_on, "
+    "EXCLUDED.last_flagged_on), " PICK(NEWER_FLAG, "local_authority") ", " PICK(
+        NEWER_FLAG, "date_of_birth") ", " PICK(NEWER_FLAG,
+                                               "last_flag_event_id") ","
+                                                                     " last_flag_at = "
+                                                                     "GREATEST(t.last_flag_at, "
+                                                                     "EXCLUDED.last_flag_at),"
+                                                                     " updated_at = now()";
 
 /* $8 subject_key, $9 local_authority, $10 due_date, $11 rule, $12 cause_event_id */
 static const char SQL_PLAN_DUE[] = LOGGED
@@ -106,26 +103,30 @@ static const char SQL_ACTION_RECORDED[] = LOGGED
     " owner_agency, owner_group_id, due_date, subject_key, recorded_at, recorded_event_id)"
     " SELECT $8::uuid, $9::text, $10::date, $11::text, $12::text, $13::text, $14::date,"
     "  $15::text, $6::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_REC, "meeting_id") ", " PICK(NEWER_REC, "m"
-                                                                                                 "e"
-                                                                                                 "e"
-                                                                                                 "t"
-                                                                                                 "i"
-                                                                                                 "n"
-                                                                                                 "g"
-                                                                                                 "_"
-                                                                                                 "d"
-                                                                                                 "a"
-                                                                                                 "t"
-                                                                                                 "e") ", " PICK(NEWER_REC, "kind") ", " PICK(
+    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_REC, "meeting_id") ", " PICK(
         NEWER_REC,
-        "owner_agency") ", " PICK(NEWER_REC,
-                                  "owner_group_id") ", " PICK(NEWER_REC,
-                                                              "due_date") ", " PICK(NEWER_REC,
-                                                                                    "subject_key") ", " PICK(NEWER_REC,
-                                                                                                             "recorded_event_id") ","
-                                                                                                                                  " recorded_at = GREATEST(t.recorded_at, EXCLUDED.recorded_at),"
-                                                                                                                                  " updated_at = now()";
+        "m"
+        "e"
+        "e"
+        "t"
+        "i"
+        "n"
+        "g"
+        "_"
+        "d"
+        "a"
+        "t"
+        "e") ", " PICK(NEWER_REC,
+                       "kind") ", " PICK(NEWER_REC,
+                                         "owner_agency") ", " PICK(NEWER_REC,
+                                                                   "owner_group_id") ", " PICK(NEWER_REC,
+                                                                                               "due"
+                                                                                               "_da"
+                                                                                               "te") ", " PICK(NEWER_REC,
+                                                                                                               "subject_key") ", " PICK(NEWER_REC,
+                                                                                                                                        "recorded_event_id") ","
+                                                                                                                                                             " recorded_at = GREATEST(t.recorded_at, EXCLUDED.recorded_at),"
+                                                                                                                                                             " updated_at = now()";
 
 /* $8 action_id, $9 completed_on */
 static const char SQL_ACTION_COMPLETED[] = LOGGED
@@ -172,18 +173,18 @@ static const char SQL_BRIEFING_REQUESTED[] = LOGGED
                                             " updated_at = now()";
 
 /* $8 group_id, $9 recipients */
-static const char SQL_BRIEFING_SENT
-    [] = LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_sent_at, "
-                "last_briefing_recipients,"
-                " last_sent_event_id, briefings_sent)"
-                " SELECT $8::text, $6::timestamptz, $9::integer, $1::uuid, 1 FROM logged"
-                " ON CONFLICT (group_id) DO UPDATE SET briefings_sent = t.briefings_sent + "
-                "1, " PICK(NEWER_SENT, "last_briefing_recipients") ", " PICK(
-                    NEWER_SENT, "last_sent_event_id") ","
-                                                      " last_briefing_sent_at = "
-                                                      "GREATEST(t.last_briefing_sent_at,"
-                                                      "  EXCLUDED.last_briefing_sent_at),"
-                                                      " updated_at = now()";
+static const char SQL_BRIEFING_SENT[] =
+    LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_sent_at, "
+           "last_briefing_recipients,"
+           " last_sent_event_id, briefings_sent)"
+           " SELECT $8::text, $6::timestamptz, $9::integer, $1::uuid, 1 FROM logged"
+           " ON CONFLICT (group_id) DO UPDATE SET briefings_sent = t.briefings_sent + "
+           "1, " PICK(NEWER_SENT, "last_briefing_recipients") ", " PICK(
+               NEWER_SENT, "last_sent_event_id") ","
+                                                 " last_briefing_sent_at = "
+                                                 "GREATEST(t.last_briefing_sent_at,"
+                                                 "  EXCLUDED.last_briefing_sent_at),"
+                                                 " updated_at = now()";
 
 /* $1 class, $2 message, $3..$5 source coordinates, $6 service, $7 when, $8..$10 DLQ coordinates */
 static const char SQL_DEAD_LETTER[] =
@@ -216,13 +217,22 @@ static const struct {
     {"offset", SQL_OFFSET},
 };
 
-/* libpq's message without its trailing newline. */
+void projector_one_line(char *s)
+{
+    size_t n;
+    for (char *c = s; *c; c++)
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+    n = strlen(s);
+    while (n > 0 && s[n - 1] == ' ')
+        s[--n] = '\0';
+}
+
+/* libpq's message as one line. */
 static void pg_message(PGconn *conn, char *buf, size_t size)
 {
-    hub_strlcpy(buf, PQerrorMessage(conn), size);
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
+    hub_strlcpy(buf, conn ? PQerrorMessage(conn) : "no connection", size);
+    projector_one_line(buf);
 }
 
 int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size)

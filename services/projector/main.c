@@ -193,6 +193,7 @@ static void flush(projector_t *p)
     if (p->nitems == 0)
         return;
     if (projector_apply_batch(p, errstr, sizeof(errstr)) != HUB_OK) {
+        projector_one_line(errstr);
         hub_log_error("event=batch_failed messages=%zu error=\"%s\"", p->nitems, errstr);
         p->need_resync = 1;
         projector_batch_clear(p);

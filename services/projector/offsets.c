@@ -224,6 +224,7 @@ int projector_resync(projector_t *p)
             rd_kafka_topic_partition_list_destroy(list);
             list = NULL;
         }
+        projector_one_line(errstr);
         hub_log_warn("event=resync_retry attempt=%d delay_ms=%lld error=\"%s\"", attempt,
                      (long long)delay, errstr);
         idle(p, delay);

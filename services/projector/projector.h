@@ -127,6 +127,9 @@ void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partit
 
 /* ---- apply.c ---- */
 
+/* projector_one_line: turns newlines and tabs (libpq's messages have them) into spaces. */
+void projector_one_line(char *s);
+
 /*
  * projector_pg_prepare: prepares every statement on p->pg. 0 or HUB_EPG.
  */
