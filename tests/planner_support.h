@@ -126,6 +126,7 @@ PT_FN const char *pt_conf(const pt_setup_t *s, const char *name, const char *gro
              "  batch_max = %d;\n"
              "  batch_ms = 50;\n"
              "  progress_ms = 2000;\n"
+             "  http_listen = \"127.0.0.1:0\";\n"
              "  %s\n"
              "};\n",
              hub_test_env("HUB_KAFKA_BOOTSTRAP"), s->flags, s->alerts, s->dlq, group, txn,
@@ -363,6 +364,50 @@ PT_FN void pt_header(rd_kafka_message_t *m, const char *name, char *out, size_t 
         memcpy(out, val, len);
         out[len] = '\0';
     }
+}
+
+/* The port hub-planner's operations endpoint listens on, from its (last) log line saying so. */
+PT_FN int pt_http_port(const char *log)
+{
+    char *text = hub_read_file(log, NULL, NULL, 0), *at = text, *last = NULL;
+    int port = 0;
+    while (at && (at = strstr(at, "event=http_listen")))
+        last = at++;
+    if (!last || !(last = strstr(last, " port=")) || sscanf(last, " port=%d", &port) != 1)
+        TEST_FAIL_("no event=http_listen line with a port in %s", log);
+    free(text);
+    return port;
+}
+
+/* GET http://127.0.0.1:port/path with curl: the body (caller frees) and *status. */
+PT_FN char *pt_http_get(int port, const char *path, int *status)
+{
+    char cmd[512], *body = calloc(1, 1 << 20);
+    size_t n = 0, r;
+    snprintf(cmd, sizeof(cmd), "curl -s -w '\\n%%{http_code}' http://127.0.0.1:%d%s", port, path);
+    FILE *f = popen(cmd, "r");
+    if (!f || !body)
+        TEST_FAIL_("cannot run %s", cmd);
+    while ((r = fread(body + n, 1, (1 << 20) - 1 - n, f)) > 0)
+        n += r;
+    pclose(f);
+    body[n] = '\0';
+    char *nl = strrchr(body, '\n');
+    if (!nl || sscanf(nl + 1, "%d", status) != 1)
+        TEST_FAIL_("%s: no status in the answer", cmd);
+    *nl = '\0';
+    return body;
+}
+
+/* The value of one series ("name{labels}") in a Prometheus text exposition, or -1. */
+PT_FN double pt_metric(const char *text, const char *series)
+{
+    size_t len = strlen(series);
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        if (strncmp(line, series, len) == 0 && line[len] == ' ')
+            return strtod(line + len + 1, NULL);
+    return -1;
 }
 
 /* Reads topic from the beginning to its end into a new array (caller frees). */

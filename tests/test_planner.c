@@ -184,6 +184,33 @@ static void check_dead_letters(size_t expect)
     free(r);
 }
 
+/* /metrics counts what was committed; /readyz and /healthz say the planner is serving. */
+static void check_operations_endpoint(void)
+{
+    int port = pt_http_port(s.log), status;
+    char series[512];
+    char *body = pt_http_get(port, "/metrics", &status);
+
+    ASSERT_INT_EQ(status, 200);
+    snprintf(series, sizeof(series), "hub_events_in_total{topic=\"%s\"}", s.flags);
+    ASSERT_INT_EQ(pt_metric(body, series), HUB_ARRAY_LEN(cases) + 4);
+    snprintf(series, sizeof(series), "hub_events_out_total{topic=\"%s\"}", s.alerts);
+    ASSERT_INT_EQ(pt_metric(body, series), expected_alerts());
+    ASSERT_INT_EQ(pt_metric(body, "hub_dead_letters_total{class=\"decode\"}"), 1);
+    ASSERT_INT_EQ(pt_metric(body, "hub_dead_letters_total{class=\"schema\"}"), 1);
+    ASSERT_INT_EQ(pt_metric(body, "hub_dead_letters_total{class=\"validation\"}"), 2);
+    ASSERT_INT_EQ(pt_metric(body, "hub_dead_letters_total{class=\"database\"}"), 0);
+    ASSERT_INT_EQ(pt_metric(body, "hub_delivery_failures_total"), 0);
+    ASSERT_INT_OP(pt_metric(body, "hub_batch_latency_ms_count"), >=, 1);
+    free(body);
+    body = pt_http_get(port, "/readyz", &status);
+    ASSERT_INT_EQ(status, 200);
+    free(body);
+    body = pt_http_get(port, "/healthz", &status);
+    ASSERT_INT_EQ(status, 200);
+    free(body);
+}
+
 static void test_rules_end_to_end(void)
 {
     size_t half = HUB_ARRAY_LEN(cases) / 2;
@@ -206,6 +233,7 @@ static void test_rules_end_to_end(void)
     pt_wait_caught_up(&s, s.group, s.flags, &planner, 1, 90000);
     check_alerts(0);
     check_dead_letters(4);
+    check_operations_endpoint();
 }
 
 static void test_restart_and_reprocess(void)
@@ -270,7 +298,7 @@ static void test_bad_configuration(void)
     ASSERT_INT_EQ(WEXITSTATUS(system(cmd)), 2);
     snprintf(cmd, sizeof(cmd), "%s/err.txt", t.dir);
     err = hub_read_file(cmd, NULL, NULL, 0);
-    ASSERT_STR_CONTAINS(err, "rules.conf:10: 'plan_due_age' must be an age");
+    ASSERT_STR_CONTAINS(err, "rules.conf:11: 'plan_due_age' must be an age");
     free(err);
 }
 

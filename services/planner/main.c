@@ -8,7 +8,9 @@
 #include <stdlib.h>
 
 #include "hub/common.h"
+#include "hub/http.h"
 #include "hub/log.h"
+#include "hub/metrics.h"
 #include "hub/rules.h"
 #include "hub/service.h"
 #include "planner.h"
@@ -49,6 +51,7 @@ int main(int argc, char **argv)
         {"planner.rules", HUB_CFG_CUSTOM, &conf.rules, 0, NULL,
          "transition rules, with per-local-authority overrides (see docs/planner.md)", 0, 0,
          hub_rules_parse, NULL},
+        HUB_HTTP_CFG_ITEMS("planner", &conf.http, HUB_HTTP_PORT_PLANNER),
     };
     hub_service_t svc = {
         .name = "hub-planner",
@@ -63,6 +66,8 @@ int main(int argc, char **argv)
         .options_help = "      --print-rules    print the effective transition rules and exit\n",
     };
     planner_t *planner = NULL;
+    hub_metrics_t *metrics = NULL;
+    hub_http_t *http = NULL;
     char errstr[1024] = "";
     int status = hub_service_init(&svc, argc, argv);
 
@@ -79,7 +84,16 @@ int main(int argc, char **argv)
         status = HUB_EXIT_OK;
         goto out;
     }
-    planner = planner_new(&svc.common, &conf, errstr, sizeof(errstr));
+    if (!(metrics = hub_metrics_new(svc.name))) {
+        hub_log_error("event=start_failed error=\"out of memory\"");
+        goto out;
+    }
+    if (conf.http.listen && *conf.http.listen &&
+        !(http = hub_http_start(&conf.http, metrics, errstr, sizeof(errstr)))) {
+        hub_log_error("event=start_failed error=\"%s\"", errstr);
+        goto out;
+    }
+    planner = planner_new(&svc.common, &conf, metrics, http, errstr, sizeof(errstr));
     if (!planner) {
         hub_log_error("event=start_failed error=\"%s\"", errstr);
         goto out;
@@ -91,6 +105,8 @@ int main(int argc, char **argv)
     status = HUB_EXIT_OK;
 out:
     planner_destroy(planner);
+    hub_http_stop(http);
+    hub_metrics_destroy(metrics);
     hub_service_fini(&svc);
     return status;
 }

@@ -37,6 +37,11 @@
 /* Header on every alert: the input offset of the flag that raised it (see handle()). */
 #define HEADER_CAUSE_OFFSET "hub.planner.cause_offset"
 
+/* The dead-letter reason classes (deadletter.h), counted separately. */
+static const char *const dlq_classes[] = {"decode",   "schema",   "validation",
+                                          "database", "delivery", "processing"};
+#define HUB_DLQ_NCLASSES ((int)HUB_ARRAY_LEN(dlq_classes))
+
 struct planner_s {
     const hub_common_conf_t *common;
     const planner_conf_t *conf;
@@ -53,9 +58,24 @@ struct planner_s {
     size_t nbatch;
     int seek_end; /* auto.offset.reset is latest: rewind uncommitted partitions to the end */
     planner_stats_t stats;
+    /* operations endpoints; counted at commit, so they agree with read_committed readers */
+    hub_metrics_t *metrics;
+    hub_http_t *http;
+    int assigned; /* partitions currently assigned */
+    hub_counter_t *m_in, *m_out, *m_failures;
+    hub_counter_t *m_dlq[HUB_DLQ_NCLASSES];
+    hub_histogram_t *m_latency;
+    long long batch_alerts, batch_dlq[HUB_DLQ_NCLASSES];
+    int64_t batch_started;
 };
 
 /* ---- rebalance ------------------------------------------------------------ */
+
+static void update_ready(planner_t *p)
+{
+    hub_http_set_ready(p->http, p->assigned > 0,
+                       p->assigned > 0 ? NULL : "waiting for partition assignment");
+}
 
 static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 {
@@ -63,6 +83,8 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
     /* Whatever we knew may be stale: another instance may have owned these meanwhile. */
     for (int i = 0; i < parts->cnt; i++)
         store_drop_partition(p->store, parts->elems[i].partition);
+    p->assigned += parts->cnt;
+    update_ready(p);
 }
 
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
@@ -81,6 +103,10 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         }
         p->nbatch = keep;
     }
+    p->assigned -= parts->cnt;
+    if (p->assigned < 0)
+        p->assigned = 0;
+    update_ready(p);
 }
 
 /* ---- start-up ------------------------------------------------------------- */
@@ -123,8 +149,8 @@ static int props_with(hub_props_t *dst, const hub_props_t *src, const char *cons
     return HUB_OK;
 }
 
-planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf, char *errstr,
-                       size_t errstr_size)
+planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf,
+                       hub_metrics_t *metrics, hub_http_t *http, char *errstr, size_t errstr_size)
 {
     planner_t *p = calloc(1, sizeof(*p));
     hub_props_t cprops = {0};
@@ -142,6 +168,18 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
     p->in_topic = common->topics.risk_flags;
     p->out_topic = common->topics.transition_alerts;
     p->dlq_topic = common->topics.dead_letters;
+    p->metrics = metrics;
+    p->http = http;
+    update_ready(p);
+    if (metrics) {
+        /* Every series from zero, so rate() and increase() see the first event. */
+        p->m_in = hub_metrics_events_in(metrics, p->in_topic);
+        p->m_out = hub_metrics_events_out(metrics, p->out_topic);
+        p->m_failures = hub_metrics_delivery_failures(metrics);
+        p->m_latency = hub_metrics_batch_latency(metrics);
+        for (int i = 0; i < HUB_DLQ_NCLASSES; i++)
+            p->m_dlq[i] = hub_metrics_dead_letters(metrics, dlq_classes[i]);
+    }
     p->validation.agencies = (const char *const *)common->agencies;
     p->validation.nagencies = common->nagencies;
     p->batch = calloc((size_t)conf->batch_max, sizeof(*p->batch));
@@ -356,10 +394,14 @@ out:
 static int dead_letter(planner_t *p, const rd_kafka_message_t *m, int code, const char *reason,
                        char *errstr, size_t errstr_size)
 {
-    int err = hub_deadletter_send(p->producer, p->dlq_topic, SERVICE, m, hub_deadletter_class(code),
-                                  reason, errstr, errstr_size);
-    if (err == HUB_OK)
-        p->stats.dead_letters++;
+    const char *cls = hub_deadletter_class(code);
+    int err = hub_deadletter_send(p->producer, p->dlq_topic, SERVICE, m, cls, reason, errstr,
+                                  errstr_size);
+    if (err == HUB_OK) {
+        for (int i = 0; i < HUB_DLQ_NCLASSES; i++)
+            if (strcmp(cls, dlq_classes[i]) == 0)
+                p->batch_dlq[i]++;
+    }
     return err;
 }
 
@@ -437,7 +479,7 @@ static int handle(planner_t *p, const rd_kafka_message_t *m, char *errstr, size_
         return err;
     if ((err = store_put(p->store, m->partition, alert.u.plan_due.subject_key, &next, 1)))
         return hub_errf(errstr, errstr_size, err, "out of memory");
-    p->stats.alerts++;
+    p->batch_alerts++;
     hub_log_info("event=alert_raised event_id=%s cause_event_id=%s rule=%s topic=%s "
                  "partition=%" PRId32 " offset=%" PRId64,
                  alert.event_id, ev.event_id, hub_transition_rule_name(alert.u.plan_due.rule),
@@ -452,6 +494,8 @@ static void drop_batch(planner_t *p)
     for (size_t i = 0; i < p->nbatch; i++)
         rd_kafka_message_destroy(p->batch[i]);
     p->nbatch = 0;
+    p->batch_alerts = 0;
+    memset(p->batch_dlq, 0, sizeof(p->batch_dlq));
 }
 
 /* Seeks every assigned partition back to its committed offset. */
@@ -506,6 +550,7 @@ static int abort_batch(planner_t *p, const char *why, char *errstr, size_t errst
     p->stats.aborts++;
     store_rollback(p->store);
     drop_batch(p);
+    hub_counter_add(p->m_failures, (uint64_t)hub_producer_failures(p->producer));
     hub_producer_reset_failures(p->producer);
     return rewind_consumer(p, errstr, errstr_size);
 }
@@ -604,8 +649,16 @@ static int process_batch(planner_t *p, char *errstr, size_t errstr_size)
         return txn_failed(p, e, "commit_transaction", errstr, errstr_size);
     }
     store_commit(p->store);
-    drop_batch(p);
     p->stats.transactions++;
+    p->stats.alerts += p->batch_alerts;
+    hub_counter_add(p->m_in, p->nbatch);
+    hub_counter_add(p->m_out, (uint64_t)p->batch_alerts);
+    for (int i = 0; i < HUB_DLQ_NCLASSES; i++) {
+        p->stats.dead_letters += p->batch_dlq[i];
+        hub_counter_add(p->m_dlq[i], (uint64_t)p->batch_dlq[i]);
+    }
+    hub_histogram_observe(p->m_latency, (double)(hub_monotonic_ms() - p->batch_started));
+    drop_batch(p);
     return HUB_OK;
 }
 
@@ -622,12 +675,20 @@ static void log_progress(const planner_t *p, const char *event)
 
 int planner_run(planner_t *p, char *errstr, size_t errstr_size)
 {
-    int64_t next_progress = hub_monotonic_ms() + p->conf->progress_ms;
+    int64_t next_progress = hub_monotonic_ms() + p->conf->progress_ms, next_lag = 0;
     long long last_consumed = 0;
     int err = HUB_OK;
 
     while (!hub_stop_requested()) {
         int64_t first = 0;
+        hub_http_heartbeat(p->http);
+        if (p->metrics && hub_monotonic_ms() >= next_lag) {
+            char lagerr[256];
+            if (hub_metrics_update_lag(p->metrics, hub_consumer_handle(p->consumer), lagerr,
+                                       sizeof(lagerr)) != HUB_OK)
+                hub_log_debug("event=lag_unavailable error=\"%s\"", lagerr);
+            next_lag = hub_monotonic_ms() + 5000;
+        }
         /* Fill a batch: up to batch_max flags, or batch_ms after the first one. */
         while (p->nbatch < (size_t)p->conf->batch_max && !hub_stop_requested()) {
             int timeout = 100;
@@ -644,7 +705,7 @@ int planner_run(planner_t *p, char *errstr, size_t errstr_size)
                 continue;
             }
             if (!p->nbatch)
-                first = hub_monotonic_ms();
+                first = p->batch_started = hub_monotonic_ms();
             p->batch[p->nbatch++] = m;
         }
         if (p->nbatch && (err = process_batch(p, errstr, errstr_size)) != HUB_OK)

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "hub/http.h"
+#include "hub/metrics.h"
 #include "hub/rules.h"
 #include "hub/service.h"
 
@@ -20,6 +22,7 @@ typedef struct planner_conf_s {
     long long restore_timeout_ms;
     long long progress_ms;
     hub_rules_t rules;
+    hub_http_conf_t http;
 } planner_conf_t;
 
 typedef struct planner_s planner_t;
@@ -39,11 +42,12 @@ typedef struct planner_stats_s {
 /*
  * planner_new: checks the topics, creates the transactional producer (which
  * fences any older instance with the same transactional id) and the
- * read_committed consumer. common and conf are borrowed and must outlive the
- * planner. NULL on error with the reason in errstr.
+ * read_committed consumer. common, conf, metrics and http are borrowed and
+ * must outlive the planner; metrics and http may be NULL. NULL on error with
+ * the reason in errstr.
  */
-planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf, char *errstr,
-                       size_t errstr_size);
+planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf,
+                       hub_metrics_t *metrics, hub_http_t *http, char *errstr, size_t errstr_size);
 
 /*
  * planner_run: processes flags until a stop is requested (SIGTERM/SIGINT),
