@@ -491,7 +491,7 @@ static int may_be_empty(avro_schema_t s, int depth)
 static int walk(rd_t *r, avro_schema_t s, const char *field, int depth, char *errstr,
                 size_t errstr_size)
 {
-    int64_t v, count;
+    int64_t v, count = 0;
     int32_t i32;
     size_t len;
     int rc;
@@ -1021,7 +1021,7 @@ static int plan_decode(const plan_t *p, const unsigned char *body, size_t n, hub
                        char *errstr, size_t errstr_size)
 {
     rd_t r = {body, body + n};
-    int rc, c, is_null;
+    int rc, c = 0, is_null = 0;
     int64_t v;
     int32_t i32;
 
@@ -1078,7 +1078,7 @@ static int plan_decode(const plan_t *p, const unsigned char *body, size_t n, hub
             break;
         case FK_ENUM_SET: {
             uint32_t set = 0;
-            int64_t count;
+            int64_t count = 0;
             for (;;) {
                 rc = rd_block(&r, op->name, &count, errstr, errstr_size);
                 if (rc)
@@ -1393,7 +1393,7 @@ static int vplan_extract(const vplan_t *vp, avro_value_t *rec, hub_event_t *ev, 
     avro_value_t child, item;
     const char *s;
     size_t size;
-    int rc, c;
+    int rc, c = 0;
 
     for (size_t i = 0; i < vp->n; i++) {
         const vfield_t *vf = &vp->f[i];
@@ -1694,7 +1694,7 @@ static int entry_load(entry_t *e, const char *dir, const char *file, const char 
 
 static int catalogue_load(hub_codec_t *c, const char *dir, char *errstr, size_t errstr_size)
 {
-    char path[4096];
+    char path[4200];
     json_error_t jerr;
     json_t *root = NULL;
     int rc = HUB_OK;
