@@ -44,7 +44,7 @@
 
 _Static_assert(sizeof(hub_local_authority_t) == sizeof(int32_t), "C enums are stored as int32");
 _Static_assert(sizeof(hub_date_t) == sizeof(int32_t), "dates are stored as int32");
-_Static_assert(HUB_RISK__COUNT <= 32, "risk sets are 32-bit");
+_Static_assert(HUB_RISK__COUNT < 32, "risk sets are 32-bit and are shifted by the count");
 
 /* ------------------------------------------------------------------------- */
 /* What each C struct holds                                                  */
@@ -1365,7 +1365,8 @@ static int apply_default(const field_desc_t *fd, const json_t *d, hub_event_t *e
     case FK_ENUM_SET: {
         uint32_t set = 0;
         for (size_t i = 0; i < json_array_size(d); i++) {
-            c = fd->from_name(json_string_value(json_array_get(d, i)));
+            const json_t *sym = json_array_get(d, i);
+            c = json_is_string(sym) ? fd->from_name(json_string_value(sym)) : -1;
             if (c < 0 || c >= fd->nvalues)
                 goto bad;
             set |= 1u << c;
