@@ -5,7 +5,8 @@
 # any crash, sanitizer report, leak or disagreement between decode paths;
 # the failing input is left in the build directory (crash-*, leak-*, ...).
 #
-# Environment: HUB_FUZZ_BUILD_DIR (default build/fuzz), HUB_FUZZ_JOBS (1).
+# Environment: HUB_FUZZ_BUILD_DIR (default build/fuzz); HUB_FUZZ_JOBS (default 1:
+# one process, output here; more runs that many workers logging to fuzz-N.log).
 set -euo pipefail
 
 seconds=${1:-60}
@@ -24,7 +25,11 @@ mkdir -p "$work/corpus"
 
 echo "fuzzing hub_codec_decode for ${seconds}s (seeds: $seeds)"
 cd "$build"
+jobs=()
+if [[ "${HUB_FUZZ_JOBS:-1}" -gt 1 ]]; then
+    jobs=(-jobs="$HUB_FUZZ_JOBS" -workers="$HUB_FUZZ_JOBS")
+fi
 HUB_DATA_DIR=$src ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     "$build/tests/fuzz/fuzz_decode" -max_len=4096 -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -jobs="${HUB_FUZZ_JOBS:-1}" \
+    -rss_limit_mb=2048 -print_final_stats=1 "${jobs[@]}" \
     -artifact_prefix="$build/" "$work/corpus" "$seeds"
