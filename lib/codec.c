@@ -1816,7 +1816,7 @@ static int type_prepare(hub_codec_t *c, hub_event_type_t t, char *errstr, size_t
  */
 static int writer_resolve(hub_codec_t *c, writer_t *w, char *errstr, size_t errstr_size)
 {
-    char name[512], what[64];
+    char name[512], what[64], why[512];
     evtype_t *et = NULL;
     int rc;
 
@@ -1837,9 +1837,9 @@ static int writer_resolve(hub_codec_t *c, writer_t *w, char *errstr, size_t errs
         return HUB_OK;
     }
     rc = hub_schema_effective_reader(w->wschema, et->newest->schema, et->newest->json, &w->rschema,
-                                     errstr, errstr_size);
+                                     why, sizeof(why));
     if (rc)
-        return rc;
+        return hub_errf(errstr, errstr_size, rc, "%s cannot be read as %s: %s", what, name, why);
     w->riface = avro_resolved_reader_new(w->wschema, w->rschema);
     if (!w->riface)
         return hub_errf(errstr, errstr_size, HUB_ESCHEMA, "%s cannot be read as %s: %s", what, name,
@@ -1861,7 +1861,9 @@ static int writer_resolve(hub_codec_t *c, writer_t *w, char *errstr, size_t errs
     return HUB_OK;
 }
 
-/* Adds a writer for id with schema text (not yet parsed). Returns it, or NULL when out of memory.
+/*
+ * Adds an empty writer entry for id. Entries move when the array grows, which
+ * is safe: avro-c values are handles to heap memory, copied by value.
  */
 static writer_t *writer_add(hub_codec_t *c, int32_t id)
 {
@@ -1879,10 +1881,12 @@ static writer_t *writer_add(hub_codec_t *c, int32_t id)
     return w;
 }
 
+/* Keeps only the id and why it failed, so the id is not looked up again. */
 static void writer_remember_error(writer_t *w, const char *errstr)
 {
-    w->type = HUB_EVENT_NONE;
-    free(w->error);
+    int32_t id = w->id;
+    writer_clear(w);
+    w->id = id;
     w->error = strdup(errstr && *errstr ? errstr : "cannot be resolved");
 }
 
@@ -1898,7 +1902,8 @@ static int writer_find(hub_codec_t *c, int32_t id, writer_t **out, char *errstr,
             continue;
         w = &c->writers[i];
         if (w->type == HUB_EVENT_NONE)
-            return hub_errf(errstr, errstr_size, HUB_ESCHEMA, "%s", w->error);
+            return hub_errf(errstr, errstr_size, HUB_ESCHEMA, "%s",
+                            w->error ? w->error : "cannot be resolved");
         *out = w;
         return HUB_OK;
     }

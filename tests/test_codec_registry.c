@@ -188,6 +188,46 @@ static void test_registry_mode(void)
                   HUB_ENOTFOUND);
     ASSERT_TRUE(none == NULL);
 
+    /*
+     * Schemas the registry has but the hub cannot read as one of its events:
+     * a foreign record, and a YoungPersonFlagged without a field the reader
+     * needs. Both are schema errors, remembered after the first look-up.
+     */
+    static const struct {
+        const char *schema;
+        const char *error;
+    } foreign[] = {
+        {"{\"type\": \"record\", \"name\": \"Other\", \"namespace\": \"uk.llr.test\", "
+         "\"fields\": [{\"name\": \"x\", \"type\": \"int\"}]}",
+         "is record uk.llr.test.Other, not a hub event"},
+        {NULL, "reader field flagged_on is missing from the writer schema and has no default"},
+    };
+    char *ypf_text = read_text("schemas/events/YoungPersonFlagged.v1.avsc");
+    char *no_flagged_on = edit_field(ypf_text, "flagged_on", 0);
+    for (size_t i = 0; i < HUB_ARRAY_LEN(foreign); i++) {
+        char subject[160];
+        int32_t fid = -1;
+        snprintf(subject, sizeof(subject), "test.foreign.%s", hub_test_unique());
+        ASSERT_OK(hub_registry_register(reg, subject,
+                                        foreign[i].schema ? foreign[i].schema : no_flagged_on, &fid,
+                                        errstr, sizeof(errstr)),
+                  errstr);
+        unsigned char msg[16] = {0,
+                                 (unsigned char)(fid >> 24),
+                                 (unsigned char)(fid >> 16),
+                                 (unsigned char)(fid >> 8),
+                                 (unsigned char)fid,
+                                 2};
+        for (int again = 0; again < 2; again++) {
+            ASSERT_INT_EQ(hub_codec_decode(a, msg, sizeof(msg), &out, errstr, sizeof(errstr)),
+                          HUB_ESCHEMA);
+            ASSERT_STR_CONTAINS(errstr, foreign[i].error);
+        }
+        fprintf(stderr, "   refused: %s\n", errstr);
+    }
+    free(no_flagged_on);
+    free(ypf_text);
+
     /* An unreachable registry is named in the error, at start and not later. */
     hub_codec_opts_t opts = {.registry_url = "http://127.0.0.1:9/apis/ccompat/v7",
                              .registry_timeout_ms = 2000};
