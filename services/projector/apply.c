@@ -16,175 +16,94 @@
 #include "hub/log.h"
 #include "hub/pg.h"
 #include "projector.h"
+#include "statements.h"
+
+/* clang-format off */
 
 /* The event-log insert every event statement starts with ($1..$7). */
-#define LOGGED                                                                                     \
-    "WITH logged AS ("                                                                             \
-    " INSERT INTO hub_event_log (event_id, event_type, topic, partition, kafka_offset,"            \
-    "  occurred_at, event)"                                                                        \
-    " VALUES ($1::uuid, $2::text, $3::text, $4::integer, $5::bigint, $6::timestamptz, $7::jsonb)"  \
+#define LOGGED \
+    "WITH logged AS (" \
+    " INSERT INTO hub_event_log (event_id, event_type, topic, partition, kafka_offset," \
+    "  occurred_at, event)" \
+    " VALUES ($1::uuid, $2::text, $3::text, $4::integer, $5::bigint, $6::timestamptz, $7::jsonb)" \
     " ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
 
-/* col takes the incoming value when cond (the incoming event is newer) holds. */
-#define PICK(cond, col) col " = CASE WHEN " cond " THEN EXCLUDED." col " ELSE t." col " END"
-
-/* The incoming event is newer than the one that set the columns versioned by (at, id). */
-#define NEWER(at, id)                                                                              \
-    "(t." at " IS NULL OR (EXCLUDED." at ", EXCLUDED." id ") > (t." at ", t." id "))"
-
-#define NEWER_FLAG NEWER("last_flag_at", "last_flag_event_id")
-#define NEWER_LA   NEWER("la_at", "la_event_id")
-#define NEWER_DUE  NEWER("due_at", "alert_event_id")
-#define NEWER_DONE NEWER("completed_at", "completed_event_id")
-#define NEWER_REC  NEWER("recorded_at", "recorded_event_id")
-#define NEWER_REQ  NEWER("last_briefing_requested_at", "last_request_event_id")
-#define NEWER_SENT NEWER("last_briefing_sent_at", "last_sent_event_id")
-#define LA_COLUMNS                                                                                 \
-    PICK(NEWER_LA, "local_authority")                                                              \
-    ", " PICK(NEWER_LA, "la_event_id") ", "                                                        \
-                                       "la_at = GREATEST(t.la_at, EXCLUDED.la_at)"
-
-/* $8 subject_key, $9 local_authority, $10 date_of_birth, $11 risks, $12 flagged_on, $13 agency */
-static const char SQL_FLAGGED[] = LOGGED
-    ", flag AS ("
-    " INSERT INTO young_person_flags (event_id, subject_key, source_agency, "
-    "local_authority,"
+/* $8 subject_key, $9 local_authority, $10 date_of_birth, $11 risks (sorted), $12 flagged_on,
+   $13 agency */
+static const char SQL_FLAGGED[] =
+    LOGGED ", flag AS ("
+    " INSERT INTO young_person_flags (event_id, subject_key, source_agency, local_authority,"
     "  flagged_on, risk_categories, occurred_at)"
-    " SELECT $1::uuid, $8::text, $13::text, $9::text, $12::date,"
-    "  hub_text_union($11::text[], NULL), $6::timestamptz FROM logged) "
+    " SELECT $1::uuid, $8::text, $13::text, $9::text, $12::date, $11::text[], $6::timestamptz"
+    " FROM logged) "
     "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
     " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
     " last_flag_event_id)"
-    " SELECT $8::text, $9::text, $10::date, hub_text_union($11::text[], NULL),"
-    "  ARRAY[$13::text], $12::date, $12::date, $6::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (subject_key) DO UPDATE SET"
-    " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
-    " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
-    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
-    " last_flagged_on = GREATEST(t.last_flagged_on, "
-    "EXCLUDED.last_flagged_on), " PICK(NEWER_FLAG, "local_authority") ", " PICK(
-        NEWER_FLAG, "date_of_birth") ", " PICK(NEWER_FLAG,
-                                               "last_flag_event_id") ","
-                                                                     " last_flag_at = "
-                                                                     "GREATEST(t.last_flag_at, "
-                                                                     "EXCLUDED.last_flag_at),"
-                                                                     " updated_at = now()";
+    " SELECT $8::text, $9::text, $10::date, $11::text[], ARRAY[$13::text], $12::date, $12::date,"
+    "  $6::timestamptz, $1::uuid FROM logged"
+    MERGE_YOUNG_PERSON;
 
 /* $8 subject_key, $9 local_authority, $10 due_date, $11 rule, $12 cause_event_id */
-static const char SQL_PLAN_DUE[] = LOGGED
-    "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
+static const char SQL_PLAN_DUE[] =
+    LOGGED "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
     " due_date, rule, cause_event_id, alert_event_id, due_at)"
-    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text,"
-    "  $12::uuid, $1::uuid, $6::timestamptz FROM logged"
-    " ON CONFLICT (subject_key) DO UPDATE SET " LA_COLUMNS
-    ", " PICK(NEWER_DUE, "due_date") ", " PICK(NEWER_DUE, "rule") ", " PICK(
-        NEWER_DUE, "cause_event_id") ", " PICK(NEWER_DUE,
-                                               "alert_event_id") ", due_at = GREATEST(t.due_at, "
-                                                                 "EXCLUDED.due_at),"
-                                                                 " updated_at = now()";
+    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text, $12::uuid,"
+    "  $1::uuid, $6::timestamptz FROM logged"
+    MERGE_PLAN_DUE;
 
 /* $8 subject_key, $9 local_authority, $10 completed_on, $11 outcome */
-static const char SQL_PLAN_COMPLETED[] = LOGGED
-    "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
+static const char SQL_PLAN_COMPLETED[] =
+    LOGGED "INSERT INTO transition_plans AS t (subject_key, local_authority, la_at, la_event_id,"
     " completed_on, outcome, completed_event_id, completed_at)"
-    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text,"
-    "  $1::uuid, $6::timestamptz FROM logged"
-    " ON CONFLICT (subject_key) DO UPDATE SET " LA_COLUMNS
-    ", " PICK(NEWER_DONE, "completed_on") ", " PICK(NEWER_DONE, "outcome") ", " PICK(
-        NEWER_DONE,
-        "completed_event_id") ","
-                              " completed_at = GREATEST(t.completed_at, EXCLUDED.completed_at),"
-                              " updated_at = now()";
+    " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid, $10::date, $11::text, $1::uuid,"
+    "  $6::timestamptz FROM logged"
+    MERGE_PLAN_COMPLETED;
 
 /* $8 action_id, $9 meeting_id, $10 meeting_date, $11 kind, $12 owner_agency,
    $13 owner_group_id, $14 due_date, $15 subject_key (NULL when none) */
-static const char SQL_ACTION_RECORDED[] = LOGGED
-    "INSERT INTO meeting_actions AS t (action_id, meeting_id, meeting_date, kind,"
+static const char SQL_ACTION_RECORDED[] =
+    LOGGED "INSERT INTO meeting_actions AS t (action_id, meeting_id, meeting_date, kind,"
     " owner_agency, owner_group_id, due_date, subject_key, recorded_at, recorded_event_id)"
     " SELECT $8::uuid, $9::text, $10::date, $11::text, $12::text, $13::text, $14::date,"
     "  $15::text, $6::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_REC, "meeting_id") ", " PICK(
-        NEWER_REC,
-        "m"
-        "e"
-        "e"
-        "t"
-        "i"
-        "n"
-        "g"
-        "_"
-        "d"
-        "a"
-        "t"
-        "e") ", " PICK(NEWER_REC,
-                       "kind") ", " PICK(NEWER_REC,
-                                         "owner_agency") ", " PICK(NEWER_REC,
-                                                                   "owner_group_id") ", " PICK(NEWER_REC,
-                                                                                               "due"
-                                                                                               "_da"
-                                                                                               "te") ", " PICK(NEWER_REC,
-                                                                                                               "subject_key") ", " PICK(NEWER_REC,
-                                                                                                                                        "recorded_event_id") ","
-                                                                                                                                                             " recorded_at = GREATEST(t.recorded_at, EXCLUDED.recorded_at),"
-                                                                                                                                                             " updated_at = now()";
+    MERGE_ACTION_RECORDED;
 
 /* $8 action_id, $9 completed_on */
-static const char SQL_ACTION_COMPLETED[] = LOGGED
-    "INSERT INTO meeting_actions AS t (action_id, completed_on, completed_at,"
+static const char SQL_ACTION_COMPLETED[] =
+    LOGGED "INSERT INTO meeting_actions AS t (action_id, completed_on, completed_at,"
     " completed_event_id)"
     " SELECT $8::uuid, $9::date, $6::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (action_id) DO UPDATE SET " PICK(NEWER_DONE, "completed_on") ", " PICK(
-        NEWER_DONE,
-        "completed_event_id") ","
-                              " completed_at = GREATEST(t.completed_at, EXCLUDED.completed_at),"
-                              " updated_at = now()";
+    MERGE_ACTION_COMPLETED;
 
 /* $8 action_id, $9 as_of */
 static const char SQL_ACTION_OVERDUE[] =
     LOGGED "INSERT INTO meeting_actions AS t (action_id, overdue_notices, last_overdue_as_of)"
-           " SELECT $8::uuid, 1, $9::date FROM logged"
-           " ON CONFLICT (action_id) DO UPDATE SET overdue_notices = t.overdue_notices + 1,"
-           " last_overdue_as_of = GREATEST(t.last_overdue_as_of, EXCLUDED.last_overdue_as_of),"
-           " updated_at = now()";
+    " SELECT $8::uuid, 1, $9::date FROM logged"
+    MERGE_ACTION_OVERDUE;
 
 /* $8 group_id, $9 kind, $10 subject_key, $11 due_date (both NULL when absent), $12 as_of */
 static const char SQL_REMINDER[] =
     LOGGED ", reminder AS ("
-           " INSERT INTO reminders (event_id, group_id, kind, subject_key, due_date, as_of,"
-           "  occurred_at)"
-           " SELECT $1::uuid, $8::text, $9::text, $10::text, $11::date, $12::date, $6::timestamptz"
-           " FROM logged) "
-           "INSERT INTO group_state AS t (group_id, reminders_received, last_reminder_at)"
-           " SELECT $8::text, 1, $6::timestamptz FROM logged"
-           " ON CONFLICT (group_id) DO UPDATE SET reminders_received = t.reminders_received + 1,"
-           " last_reminder_at = GREATEST(t.last_reminder_at, EXCLUDED.last_reminder_at),"
-           " updated_at = now()";
+    " INSERT INTO reminders (event_id, group_id, kind, subject_key, due_date, as_of, occurred_at)"
+    " SELECT $1::uuid, $8::text, $9::text, $10::text, $11::date, $12::date, $6::timestamptz"
+    " FROM logged) "
+    "INSERT INTO group_state AS t (group_id, reminders_received, last_reminder_at)"
+    " SELECT $8::text, 1, $6::timestamptz FROM logged"
+    MERGE_GROUP_REMINDERS;
 
 /* $8 group_id, $9 title */
-static const char SQL_BRIEFING_REQUESTED[] = LOGGED
-    "INSERT INTO group_state AS t (group_id, last_briefing_title,"
+static const char SQL_BRIEFING_REQUESTED[] =
+    LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_title,"
     " last_briefing_requested_at, last_request_event_id)"
     " SELECT $8::text, $9::text, $6::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (group_id) DO UPDATE SET " PICK(NEWER_REQ, "last_briefing_title") ", " PICK(
-        NEWER_REQ, "last_request_event_id") ","
-                                            " last_briefing_requested_at = "
-                                            "GREATEST(t.last_briefing_requested_at,"
-                                            "  EXCLUDED.last_briefing_requested_at),"
-                                            " updated_at = now()";
+    MERGE_GROUP_REQUESTED;
 
 /* $8 group_id, $9 recipients */
 static const char SQL_BRIEFING_SENT[] =
-    LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_sent_at, "
-           "last_briefing_recipients,"
-           " last_sent_event_id, briefings_sent)"
-           " SELECT $8::text, $6::timestamptz, $9::integer, $1::uuid, 1 FROM logged"
-           " ON CONFLICT (group_id) DO UPDATE SET briefings_sent = t.briefings_sent + "
-           "1, " PICK(NEWER_SENT, "last_briefing_recipients") ", " PICK(
-               NEWER_SENT, "last_sent_event_id") ","
-                                                 " last_briefing_sent_at = "
-                                                 "GREATEST(t.last_briefing_sent_at,"
-                                                 "  EXCLUDED.last_briefing_sent_at),"
-                                                 " updated_at = now()";
+    LOGGED "INSERT INTO group_state AS t (group_id, last_briefing_sent_at,"
+    " last_briefing_recipients, last_sent_event_id, briefings_sent)"
+    " SELECT $8::text, $6::timestamptz, $9::integer, $1::uuid, 1 FROM logged"
+    MERGE_GROUP_SENT;
 
 /* $1 class, $2 message, $3..$5 source coordinates, $6 service, $7 when, $8..$10 DLQ coordinates */
 static const char SQL_DEAD_LETTER[] =
@@ -199,6 +118,8 @@ static const char SQL_DEAD_LETTER[] =
 
 static const char SQL_OFFSET[] =
     "SELECT hub_advance_offset($1::text, $2::text, $3::integer, $4::bigint, $5::bigint)";
+
+/* clang-format on */
 
 static const struct {
     const char *name;

@@ -80,12 +80,27 @@ static void reject(projector_item_t *it, const char *reason_class, const char *r
     hub_strlcpy(it->reason, reason, sizeof(it->reason));
 }
 
-/* "{A,B}": the risk set as a PostgreSQL text[] literal (symbols need no quoting). */
+/* Risk category indexes in the order of their names (the database keeps sets sorted). */
+static int risk_order[HUB_RISK__COUNT];
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(hub_risk_category_name((hub_risk_category_t) * (const int *)a),
+                  hub_risk_category_name((hub_risk_category_t) * (const int *)b));
+}
+
+/* "{A,B}": the risk set as a PostgreSQL text[] literal, sorted by name. */
 static void risks_literal(hub_risk_set_t set, char *buf, size_t size)
 {
     size_t n = 0;
+    if (!risk_order[1]) {
+        for (int c = 0; c < HUB_RISK__COUNT; c++)
+            risk_order[c] = c;
+        qsort(risk_order, HUB_RISK__COUNT, sizeof(int), by_name);
+    }
     buf[n++] = '{';
-    for (int c = 0; c < HUB_RISK__COUNT; c++) {
+    for (int i = 0; i < HUB_RISK__COUNT; i++) {
+        int c = risk_order[i];
         if (!(set & HUB_RISK_BIT(c)))
             continue;
         n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 1 ? "," : "",
