@@ -52,6 +52,7 @@ typedef struct {
     hub_codec_t *codec;
     hub_producer_t *producer;
     pid_t pid;
+    int instance; /* group.instance.id suffix: two instances need two configs */
 } ph_env_t;
 
 /* The topic an event type goes to. */
@@ -139,19 +140,22 @@ PH_UNUSED static void ph_write_config(ph_env_t *e, const char *extra)
 {
     char text[8192];
     int n = snprintf(text, sizeof(text),
-                     "kafka = { bootstrap_servers = \"%s\"; group_instance_id = \"%s-1\";"
+                     "kafka = { bootstrap_servers = \"%s\"; group_instance_id = \"%s-%d\";"
                      " session_timeout_ms = \"6000\"; };\n"
                      "postgres = { conninfo = \"%s\"; };\n"
                      "log = { level = \"info\"; };\n"
                      "topics = {\n",
-                     hub_test_env("HUB_KAFKA_BOOTSTRAP"), e->group, e->db_projector);
+                     hub_test_env("HUB_KAFKA_BOOTSTRAP"), e->group, e->instance ? e->instance : 1,
+                     e->db_projector);
     for (int i = 0; i < PH_NTOPICS; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "  %s = \"%s\";\n", ph_topic_settings[i],
                       e->topics[i]);
     snprintf(text + n, sizeof(text) - (size_t)n,
              "};\nprojector = {\n  group_id = \"%s\";\n  migrate_conninfo = \"%s\";\n%s\n};\n",
              e->group, e->db_admin, extra ? extra : "");
-    snprintf(e->config, sizeof(e->config), "%s", hub_test_write_file(e->dir, "hub.conf", text));
+    char name[32];
+    snprintf(name, sizeof(name), "hub-%d.conf", e->instance ? e->instance : 1);
+    snprintf(e->config, sizeof(e->config), "%s", hub_test_write_file(e->dir, name, text));
 }
 
 /*

@@ -415,6 +415,10 @@ static void test_access_control(void)
     ASSERT_STR_EQ(fails(c, "DROP TABLE young_people"), "42501");
     ASSERT_STR_EQ(fails(c, "ALTER TABLE young_people DISABLE ROW LEVEL SECURITY"), "42501");
     ASSERT_STR_EQ(fails(c, "DELETE FROM young_people"), "42501");
+    /* The fence: a position can only move on from where this consumer found it. */
+    snprintf(sql, sizeof(sql), "SELECT hub_advance_offset('%s', '%s', 0, 0, 1)", env.group,
+             env.topics[0]);
+    ASSERT_STR_EQ(fails(c, sql), "HB001");
     PQfinish(c);
 
     /* The subgroup: every young person in the views, never a date of birth. */

@@ -129,8 +129,8 @@ void projector_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
         projector_part_t *part =
             projector_part_find(p, parts->elems[i].topic, parts->elems[i].partition);
         part->synced = 1;
-        hub_log_info("event=partition_assigned topic=%s partition=%d next_offset=%lld", part->topic,
-                     (int)part->partition, (long long)part->expected);
+        hub_log_debug("event=partition_assigned topic=%s partition=%d next_offset=%lld",
+                      part->topic, (int)part->partition, (long long)part->expected);
     }
 }
 
