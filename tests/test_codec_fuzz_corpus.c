@@ -30,8 +30,7 @@ int main(void)
     char dirpath[1024], path[2048], errstr[512];
     int files = 0;
 
-    snprintf(dirpath, sizeof(dirpath), "%s/tests/fuzz/corpus/decode",
-             hub_test_env("HUB_DATA_DIR"));
+    snprintf(dirpath, sizeof(dirpath), "%s/tests/fuzz/corpus/decode", hub_test_env("HUB_DATA_DIR"));
     DIR *d = opendir(dirpath);
     if (!d)
         TEST_FAIL_("cannot open %s", dirpath);
