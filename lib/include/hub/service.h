@@ -1,8 +1,8 @@
 /*
  * service.h: what every hub program shares: the common configuration (Kafka,
  * PostgreSQL, registry, topics, agencies, logging) and the command line
- * (--config, --help, --help-config, --version), so services differ only in
- * their own settings and loop.
+ * (--config, --help, --help-config, --check-config, --version), so services
+ * differ only in their own settings and loop.
  *
  * One configuration file can serve every service: each program checks the
  * common settings and its own group strictly, and leaves the other services'
@@ -71,8 +71,10 @@ typedef struct hub_service_s {
  * hub_service_init: parses the command line and loads the configuration
  * (--config FILE, else $HUB_CONFIG, else the embedded defaults), sets up
  * logging and signal handling. Returns -1 when the program should go on;
- * otherwise the exit status main() should return now: 0 after --help or
- * --version, 2 (HUB_EXIT_USAGE) for a bad option or configuration, with the
+ * otherwise the exit status main() should return now: 0 after --help,
+ * --version, --help-config or a --check-config that found the configuration
+ * good (it loads it as a start would, secrets included, and connects to
+ * nothing), 2 (HUB_EXIT_USAGE) for a bad option or configuration, with the
  * message already printed on stderr. Options stop at the first non-option,
  * which with the rest is left in svc->argc/argv (for hubctl's commands).
  */
