@@ -152,10 +152,20 @@ fail:
     return NULL;
 }
 
-/* Reads the first line of a secret file, without its line ending. */
+/*
+ * Reads the first line of a secret file, without its line ending. The path
+ * takes ${VAR} like any string, so one file can name a per-process directory
+ * such as systemd's ${CREDENTIALS_DIRECTORY}.
+ */
 static char *read_secret_file(const char *path, char *errstr, size_t errstr_size)
 {
-    char *buf = hub_read_file(path, NULL, errstr, errstr_size);
+    char *expanded = hub_cfg_expand(path, errstr, errstr_size);
+    char *buf;
+
+    if (!expanded)
+        return NULL;
+    buf = hub_read_file(expanded, NULL, errstr, errstr_size);
+    free(expanded);
     if (!buf)
         return NULL;
     buf[strcspn(buf, "\r\n")] = '\0';

@@ -9,8 +9,8 @@
  *
  * String values may use ${VAR} or ${VAR:-default} to take text from the
  * environment. A HUB_CFG_SECRET setting `x` may instead be given as `x_file`
- * (the file's first line) or `x_env` (an environment variable's name), so
- * secrets need not sit inline.
+ * (the file's first line; the path may use ${VAR} too) or `x_env` (an
+ * environment variable's name), so secrets need not sit inline.
  *
  * A HUB_CFG_PROPS group (e.g. `kafka { ... }`) is handed verbatim to a client
  * library: nested group names and underscores become dots, so
