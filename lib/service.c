@@ -93,7 +93,7 @@ static size_t common_items(hub_common_conf_t *c, hub_cfg_item_t *out)
              "libpq connection string or URI"),
         ITEM("postgres.password", HUB_CFG_SECRET, &c->pg_password, NULL,
              "PostgreSQL password (prefer password_file or password_env)"),
-        ITEM("schema_registry.url", HUB_CFG_STRING, &c->registry_url, "${HUB_REGISTRY_URL:-}",
+        ITEM("schema_registry.url", HUB_CFG_STRING, &c->registry_url, "",
              "Confluent-compatible registry API base; empty: pinned ids from the catalogue"),
         ITEM("schemas_dir", HUB_CFG_STRING, &c->schemas_dir,
              "${HUB_DATA_DIR:-" HUB_DATA_DIR "}/schemas", "directory holding catalogue.json"),
