@@ -52,7 +52,8 @@ typedef struct {
     hub_codec_t *codec;
     hub_producer_t *producer;
     pid_t pid;
-    int instance; /* group.instance.id suffix: two instances need two configs */
+    int instance;            /* group.instance.id suffix: two instances need two configs */
+    const char *kafka_extra; /* more kafka { } properties, e.g. "fetch_wait_max_ms = \"10\";" */
 } ph_env_t;
 
 /* The topic an event type goes to. */
@@ -141,12 +142,12 @@ PH_UNUSED static void ph_write_config(ph_env_t *e, const char *extra)
     char text[8192];
     int n = snprintf(text, sizeof(text),
                      "kafka = { bootstrap_servers = \"%s\"; group_instance_id = \"%s-%d\";"
-                     " session_timeout_ms = \"6000\"; };\n"
+                     " session_timeout_ms = \"6000\"; %s };\n"
                      "postgres = { conninfo = \"%s\"; };\n"
                      "log = { level = \"info\"; };\n"
                      "topics = {\n",
                      hub_test_env("HUB_KAFKA_BOOTSTRAP"), e->group, e->instance ? e->instance : 1,
-                     e->db_projector);
+                     e->kafka_extra ? e->kafka_extra : "", e->db_projector);
     for (int i = 0; i < PH_NTOPICS; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "  %s = \"%s\";\n", ph_topic_settings[i],
                       e->topics[i]);

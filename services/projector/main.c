@@ -271,6 +271,7 @@ int main(int argc, char **argv)
     size_t ntopics;
     hub_consumer_hooks_t hooks = {projector_on_assign, projector_on_revoke, &p};
     hub_codec_opts_t copts = {0};
+    hub_props_t consumer_props = {0};
     char errstr[1024];
     int rc = hub_service_init(&svc, argc, argv);
 
@@ -347,6 +348,7 @@ out:
     hub_codec_destroy(p.codec);
     PQfinish(p.pg);
     free(p.items);
+    hub_props_clear(&consumer_props);
     hub_service_fini(&svc);
     return rc;
 }
