@@ -221,6 +221,9 @@ static void test_every_event_type(void)
     PGconn *c;
 
     produce_scenario();
+    /* Written to the dead-letter topic by hand, without the hub's headers. */
+    ph_send_raw(&env, env.topics[5], "by-hand", "junk", 4);
+    ph_flush(&env);
     ph_start(&env);
     ph_wait_caught_up(&env, 120);
     c = ph_connect(env.db_admin);
@@ -288,14 +291,16 @@ static void test_every_event_type(void)
     ASSERT_STR_EQ(s, "YoungPersonFlagged|LEICS_POLICE|t\n");
     free(s);
 
-    /* Two dead letters, each once, each also seen on the dead-letter topic. */
+    /* Two dead letters, each once, each also seen on the dead-letter topic; and the
+       hand-written one, recorded as its own source. */
     snprintf(sql, sizeof(sql),
              "SELECT reason_class, service, source_topic = '%s', dlq_topic = '%s',"
              " dlq_offset IS NOT NULL FROM dead_letters ORDER BY reason_class",
              env.topics[3], env.topics[5]);
     s = ph_rows(c, sql);
     ASSERT_STR_EQ(s, "database|hub-projector|t|t|t\n"
-                     "schema|hub-projector|t|t|t\n");
+                     "schema|hub-projector|t|t|t\n"
+                     "unknown|unknown|f|t|t\n");
     free(s);
     s = ph_rows(c, "SELECT message FROM dead_letters WHERE reason_class = 'database'");
     ASSERT_STR_CONTAINS(s, "meeting_actions_due_after_meeting");
@@ -429,7 +434,7 @@ static void test_access_control(void)
     ASSERT_STR_EQ(fails(c, "SELECT date_of_birth FROM young_people"), "42501");
     ASSERT_STR_EQ(fails(c, "SELECT * FROM young_people"), "42501");
     ASSERT_STR_EQ(fails(c, "SELECT event FROM hub_event_log"), "42501");
-    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM dead_letters"), 4);
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM dead_letters"), 5);
     ASSERT_STR_EQ(fails(c, "INSERT INTO dead_letters (reason_class, message, source_topic,"
                            " source_partition, source_offset, service, occurred_at)"
                            " VALUES ('x', 'x', 'x', 0, 0, 'x', now())"),
