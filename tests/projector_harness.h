@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,7 +225,11 @@ PH_UNUSED static void ph_start(ph_env_t *e)
     if (pid < 0)
         TEST_FAIL_("fork: %s", strerror(errno));
     if (pid == 0) {
-        /* Only async-signal-safe calls here: other threads may hold stdio locks. */
+        /* Only async-signal-safe calls here: other threads may hold stdio locks. A
+           failing test exits at once; the projector must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
             _exit(127);
