@@ -39,9 +39,15 @@ _HUB_ENV_VARS=(
     HUB_KAFKA_PORT HUB_KAFKA_CONTROLLER_PORT HUB_KAFKA_BOOTSTRAP
     HUB_REGISTRY_PORT HUB_REGISTRY_MGMT_PORT HUB_REGISTRY_URL
     HUB_SMTP_PORT HUB_SMTP_URL HUB_MAILDIR HUB_SMTP_TLS_CERT
+    HUB_TLS_CA HUB_TLS_OTHER_CA HUB_PG_SSLROOTCERT
+    HUB_KAFKA_SECURITY HUB_KAFKA_INTERNAL_PORT HUB_KAFKA_CLIENTS HUB_KAFKA_EXTRA_PROPS KCAT_CONFIG
 )
 
 export HUB_INFRA_CLI="$_HUB_INFRA_SELF"
+
+# The secured mode (TLS certificates, SASL_SSL broker with ACLs): docs/security.md.
+# shellcheck source=scripts/infra/secure.sh
+source "$_HUB_INFRA_DIR/secure.sh"
 
 _hub_log() { printf '[infra %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 _hub_err() {
@@ -260,8 +266,10 @@ _hub_pg_running() {
 _hub_pg_conninfo() {
     local password
     password=$(<"$HUB_SCRATCH/pg.password") || return 1
-    HUB_PG_CONNINFO="host=127.0.0.1 port=$HUB_PG_PORT dbname=hub user=hub_admin password=$password"
-    export HUB_PG_CONNINFO
+    # TLS with the server's certificate checked against the test CA and 127.0.0.1.
+    HUB_PG_SSLROOTCERT=$HUB_TLS_CA
+    HUB_PG_CONNINFO="host=127.0.0.1 port=$HUB_PG_PORT dbname=hub user=hub_admin password=$password sslmode=verify-full sslrootcert=$HUB_PG_SSLROOTCERT"
+    export HUB_PG_CONNINFO HUB_PG_SSLROOTCERT
 }
 
 # First start: initdb (superuser hub_admin, scram password auth only),
@@ -289,9 +297,21 @@ _hub_pg_init() {
         return 1
     fi
     rm -f "$pgdir/initdb.pw"
+    # TLS: the server certificate of the scratch CA (secure.sh); TCP clients must use
+    # it (hostssl), the Unix socket inside the scratch directory stays as it is.
+    cp "$(_hub_tls_dir)/postgres.crt" "$(_hub_tls_dir)/postgres.key" "$data/" &&
+        chmod 600 "$data/postgres.key" || return 1
+    sed -i 's/^host\([[:space:]]\)/hostssl\1/' "$data/pg_hba.conf" || return 1
+    if ((EUID == 0)); then
+        chown postgres:postgres "$data/postgres.crt" "$data/postgres.key" "$data/pg_hba.conf" || return 1
+    fi
     cat >>"$data/postgresql.conf" <<EOF || return 1
 
 # ---- scripts/infra.sh (test instance) ----
+ssl = on
+ssl_cert_file = 'postgres.crt'
+ssl_key_file = 'postgres.key'
+ssl_min_protocol_version = 'TLSv1.2'
 listen_addresses = '127.0.0.1'
 port = $HUB_PG_PORT
 unix_socket_directories = '$pgdir/run'
@@ -316,6 +336,7 @@ hub_pg_start() {
     HUB_PG_BIN=${HUB_PG_BIN:-/usr/lib/postgresql/15/bin}
     export HUB_PG_BIN
     [[ -x "$HUB_PG_BIN/pg_ctl" ]] || { _hub_err "no PostgreSQL in $HUB_PG_BIN (run scripts/bootstrap)"; return 1; }
+    hub_tls_init || return 1
     _hub_pick_port HUB_PG_PORT || return 1
     pgdir=$(_hub_pg_dir)
     data=$pgdir/data
@@ -373,10 +394,20 @@ hub_pg_stop() {
 # ---------------------------------------------------------------------------
 # Apache Kafka (KRaft, combined broker+controller, one node)
 # ---------------------------------------------------------------------------
-_hub_kafka_dir() { printf '%s' "$HUB_SCRATCH/kafka"; }
+# The secured broker (HUB_KAFKA_SECURITY=sasl_ssl) has its own data directory.
+_hub_kafka_dir() {
+    if _hub_kafka_secure; then printf '%s' "$HUB_SCRATCH/kafka-sasl_ssl"; else printf '%s' "$HUB_SCRATCH/kafka"; fi
+}
 _hub_kafka_pom() { printf '%s' "$_HUB_INFRA_DIR/kafka-pom.xml"; }
+# HUB_KAFKA_VERSION, else the secured broker's version (secure.sh says why), else the pom's.
 _hub_kafka_version() {
-    sed -n 's:.*<kafka.version>\([^<]*\)</kafka.version>.*:\1:p' "$(_hub_kafka_pom)" | head -n 1
+    if [[ -n "${HUB_KAFKA_VERSION:-}" ]]; then
+        printf '%s' "$HUB_KAFKA_VERSION"
+    elif _hub_kafka_secure; then
+        printf '%s' "${HUB_KAFKA_SECURE_VERSION:-$_HUB_KAFKA_SECURE_VERSION_DEFAULT}"
+    else
+        sed -n 's:.*<kafka.version>\([^<]*\)</kafka.version>.*:\1:p' "$(_hub_kafka_pom)" | head -n 1
+    fi
 }
 
 # Make sure the broker's runtime classpath is in the cache; print its libs dir.
@@ -396,7 +427,7 @@ hub_kafka_libs() {
             [[ -f "$marker" ]] && exit 0
             _hub_log "kafka $version: copying the broker classpath into $libs (once)"
             rm -rf "$libs"
-            mvn -B -q -f "$(_hub_kafka_pom)" dependency:copy-dependencies \
+            mvn -B -q -f "$(_hub_kafka_pom)" -Dkafka.version="$version" dependency:copy-dependencies \
                 -DincludeScope=runtime -Dmdep.prependGroupId=true \
                 -DoutputDirectory="$libs" >"$cache/mvn.log" 2>&1 ||
                 { _hub_tail "$cache/mvn.log"; _hub_err "mvn copy-dependencies failed"; exit 1; }
@@ -416,18 +447,25 @@ hub_kafka_libs() {
 
 _hub_kafka_java() { printf '%s' "${HUB_KAFKA_JAVA:-java}"; }
 
-_hub_kafka_write_config() {
-    local kdir=$1
-    cat >"$kdir/server.properties" <<EOF
-# Single-node KRaft broker for tests, written by scripts/infra.sh.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$HUB_KAFKA_CONTROLLER_PORT
+_hub_kafka_plain_listeners() {
+    cat <<EOF
 listeners=PLAINTEXT://127.0.0.1:$HUB_KAFKA_PORT,CONTROLLER://127.0.0.1:$HUB_KAFKA_CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$HUB_KAFKA_PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
+EOF
+}
+
+_hub_kafka_write_config() {
+    local kdir=$1
+    # mode 600: the secured broker's file holds its keystore password
+    (umask 077 && cat >"$kdir/server.properties") <<EOF
+# Single-node KRaft broker for tests, written by scripts/infra.sh.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$HUB_KAFKA_CONTROLLER_PORT
+$(if _hub_kafka_secure; then _hub_kafka_secure_config; else _hub_kafka_plain_listeners; fi)
 log.dirs=$kdir/data
 
 num.partitions=3
@@ -470,6 +508,17 @@ hub_kafka_start() {
     export HUB_KAFKA_BOOTSTRAP
     kdir=$(_hub_kafka_dir)
     mkdir -p "$kdir/data" "$kdir/logs" || return 1
+    local secured=0
+    if _hub_kafka_secure; then
+        secured=1
+        _hub_pick_port HUB_KAFKA_INTERNAL_PORT || return 1
+        hub_tls_init || return 1
+        _hub_kafka_secure_env
+        # SCRAM users are created by the storage format, from an @argfile (mode 600).
+        _hub_kafka_secure_prepare "$kdir/scram.args" || return 1
+    else
+        _hub_kafka_secure_env
+    fi
     if [[ -s "$kdir/kafka.pid" ]] && _hub_pid_alive "$(<"$kdir/kafka.pid")" "$HUB_SCRATCH"; then
         _hub_log "kafka already running on $HUB_KAFKA_BOOTSTRAP"
         _hub_write_env
@@ -480,12 +529,24 @@ hub_kafka_start() {
         local cluster_id
         cluster_id=$("$java" -XX:TieredStopAtLevel=1 -cp "$libs/*" kafka.tools.StorageTool random-uuid 2>>"$kdir/format.log") ||
             { _hub_tail "$kdir/format.log"; _hub_err "kafka random-uuid failed"; return 1; }
-        "$java" -XX:TieredStopAtLevel=1 -cp "$libs/*" \
-            -Dlog4j2.configurationFile="$_HUB_INFRA_DIR/kafka-log4j2.properties" \
-            -Dkafka.logs.dir="$kdir/logs" kafka.tools.StorageTool format \
-            -t "$cluster_id" -c "$kdir/server.properties" >>"$kdir/format.log" 2>&1 ||
-            { _hub_tail "$kdir/format.log"; _hub_err "kafka storage format failed"; return 1; }
+        # java expands @argfiles only before the main class: the whole command goes in.
+        if ((secured)); then
+            printf '%s\n' -cp "$libs/*" kafka.tools.StorageTool format -t "$cluster_id" \
+                -c "$kdir/server.properties" >"$kdir/format.args" &&
+                cat "$kdir/scram.args" >>"$kdir/format.args" || return 1
+        fi
+        if ((secured)); then
+            "$java" -XX:TieredStopAtLevel=1 \
+                -Dlog4j2.configurationFile="$_HUB_INFRA_DIR/kafka-log4j2.properties" \
+                -Dkafka.logs.dir="$kdir/logs" "@$kdir/format.args" >>"$kdir/format.log" 2>&1
+        else
+            "$java" -XX:TieredStopAtLevel=1 -cp "$libs/*" \
+                -Dlog4j2.configurationFile="$_HUB_INFRA_DIR/kafka-log4j2.properties" \
+                -Dkafka.logs.dir="$kdir/logs" kafka.tools.StorageTool format \
+                -t "$cluster_id" -c "$kdir/server.properties" >>"$kdir/format.log" 2>&1
+        fi || { rm -f "$kdir/format.args" "$kdir/scram.args"; _hub_tail "$kdir/format.log"; _hub_err "kafka storage format failed"; return 1; }
     fi
+    rm -f "$kdir/format.args" "$kdir/scram.args"
     # C1 only (TieredStopAtLevel=1): ~0.5 s faster start, plenty for test traffic;
     # HUB_KAFKA_JAVA_OPTS=-XX:TieredStopAtLevel=4 restores the full JIT.
     # shellcheck disable=SC2206  # HUB_KAFKA_JAVA_OPTS is a word list
@@ -503,6 +564,7 @@ hub_kafka_start() {
         _hub_tail "$kdir/kafka.out" 20
         return 1
     fi
+    if ((secured)); then _hub_kafka_secure_ready "$kdir" || return 1; fi
     _hub_record_time kafka "$start"
     _hub_log "kafka ready on $HUB_KAFKA_BOOTSTRAP (pid $pid, $(_hub_since "$start"))"
 }
@@ -534,12 +596,17 @@ hub_kafka_create_topics() {
     ((${#topics[@]})) || read -r -a topics <<<"${HUB_KAFKA_TOPICS:-$HUB_TOPICS_DEFAULT}"
     [[ -n "${HUB_KAFKA_BOOTSTRAP:-}" ]] || { _hub_err "kafka is not started"; return 1; }
     "$(_hub_python)" - "$HUB_KAFKA_BOOTSTRAP" "${HUB_KAFKA_TOPIC_PARTITIONS:-3}" "${topics[@]}" <<'PY' ||
-import sys
+import os, sys
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
 
 bootstrap, partitions, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-admin = AdminClient({"bootstrap.servers": bootstrap})
+conf = {}
+if os.environ.get("KCAT_CONFIG"):  # the secured broker: the admin's client properties
+    with open(os.environ["KCAT_CONFIG"]) as f:
+        conf = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+conf["bootstrap.servers"] = bootstrap
+admin = AdminClient(conf)
 futures = admin.create_topics(
     [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
     operation_timeout=30, request_timeout=30)
@@ -792,7 +859,8 @@ hub_infra_status() {
     fi
     for name in kafka registry smtp; do
         pidfile=$HUB_SCRATCH/$name/$name.pid
-        [[ -d "$HUB_SCRATCH/$name" ]] || continue
+        [[ $name == kafka ]] && pidfile=$(_hub_kafka_dir)/kafka.pid
+        [[ -d "${pidfile%/*}" ]] || continue
         if [[ -s "$pidfile" ]] && _hub_pid_alive "$(<"$pidfile")" "$HUB_SCRATCH"; then
             printf '%-9s running (pid %s)\n' "$name:" "$(<"$pidfile")"
         else
