@@ -116,7 +116,7 @@ PT_FN const char *pt_conf(const pt_setup_t *s, const char *name, const char *gro
 {
     char text[4096];
     snprintf(text, sizeof(text),
-             "kafka = { bootstrap_servers = \"%s\"; };\n"
+             "kafka = {%s };\n"
              "topics = { risk_flags = \"%s\"; transition_alerts = \"%s\"; dead_letters = \"%s\"; "
              "};\n"
              "log = { level = \"info\"; };\n"
@@ -129,8 +129,8 @@ PT_FN const char *pt_conf(const pt_setup_t *s, const char *name, const char *gro
              "  http_listen = \"127.0.0.1:0\";\n"
              "  %s\n"
              "};\n",
-             hub_test_env("HUB_KAFKA_BOOTSTRAP"), s->flags, s->alerts, s->dlq, group, txn,
-             batch_max, planner_extra ? planner_extra : "");
+             hub_test_kafka_settings(), s->flags, s->alerts, s->dlq, group, txn, batch_max,
+             planner_extra ? planner_extra : "");
     return hub_test_write_file(s->dir, name, text);
 }
 

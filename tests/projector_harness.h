@@ -142,18 +142,20 @@ PH_UNUSED static void ph_write_config(ph_env_t *e, const char *extra)
 {
     char text[8192];
     int n = snprintf(text, sizeof(text),
-                     "kafka = { bootstrap_servers = \"%s\"; group_instance_id = \"%s-%d\";"
+                     "kafka = {%s group_instance_id = \"%s-%d\";"
                      " session_timeout_ms = \"6000\"; %s };\n"
                      "postgres = { conninfo = \"%s\"; };\n"
                      "log = { level = \"info\"; };\n"
                      "topics = {\n",
-                     hub_test_env("HUB_KAFKA_BOOTSTRAP"), e->group, e->instance ? e->instance : 1,
+                     hub_test_kafka_settings(), e->group, e->instance ? e->instance : 1,
                      e->kafka_extra ? e->kafka_extra : "", e->db_projector);
     for (int i = 0; i < PH_NTOPICS; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "  %s = \"%s\";\n", ph_topic_settings[i],
                       e->topics[i]);
     snprintf(text + n, sizeof(text) - (size_t)n,
-             "};\nprojector = {\n  group_id = \"%s\";\n  migrate_conninfo = \"%s\";\n%s\n};\n",
+             "};\nprojector = {\n  group_id = \"%s\";\n  migrate_conninfo = \"%s\";\n"
+             /* Any free port: several projectors may run at once. */
+             "  http_listen = \"127.0.0.1:0\";\n%s\n};\n",
              e->group, e->db_admin, extra ? extra : "");
     char name[32];
     snprintf(name, sizeof(name), "hub-%d.conf", e->instance ? e->instance : 1);
@@ -250,6 +252,22 @@ PH_UNUSED static int ph_stop(ph_env_t *e, int sig)
         TEST_FAIL_("waitpid: %s", strerror(errno));
     e->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The port the projector's operations endpoints listen on, from its log (0: not yet). */
+PH_UNUSED static int ph_http_port(ph_env_t *e)
+{
+    char line[1024];
+    int port = 0;
+    FILE *f = fopen(e->log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, "event=http_listen ");
+        if (at && strstr(at, " port="))
+            port = atoi(strstr(at, " port=") + 6);
+    }
+    if (f)
+        fclose(f);
+    return port;
 }
 
 /* Fails the test (after printing the projector's log) if it has exited. */

@@ -21,22 +21,78 @@ const char *hub_test_env(const char *name)
     return v;
 }
 
+/* Calls fn for each key=value of HUB_KAFKA_EXTRA_PROPS (the secured broker's TLS/SASL settings). */
+static void extra_props_each(void (*fn)(const char *key, const char *value, void *opaque),
+                             void *opaque)
+{
+    const char *extra = getenv("HUB_KAFKA_EXTRA_PROPS");
+    if (!extra || !*extra)
+        return;
+    char *copy = strdup(extra), *save = NULL;
+    if (!copy)
+        TEST_FAIL_("out of memory");
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq) {
+            *eq = '\0';
+            fn(kv, eq + 1, opaque);
+        }
+    }
+    free(copy);
+}
+
+/* key.file=path stands for key=<first line of path>, as in the kafka { } config group. */
+static void set_prop(const char *key, const char *value, void *opaque)
+{
+    size_t n = strlen(key);
+    if (n > 5 && strcmp(key + n - 5, ".file") == 0) {
+        char errstr[512], bare[256];
+        char *secret = hub_read_file(value, NULL, errstr, sizeof(errstr));
+        if (!secret)
+            TEST_FAIL_("HUB_KAFKA_EXTRA_PROPS %s: %s", key, errstr);
+        secret[strcspn(secret, "\r\n")] = '\0';
+        snprintf(bare, sizeof(bare), "%.*s", (int)(n - 5), key);
+        hub_props_set(opaque, bare, secret);
+        free(secret);
+        return;
+    }
+    hub_props_set(opaque, key, value);
+}
+
 void hub_test_kafka_props(hub_props_t *props)
 {
     hub_props_set(props, "bootstrap.servers", hub_test_env("HUB_KAFKA_BOOTSTRAP"));
-    /* A config file for the secured broker may add TLS/SASL properties. */
-    const char *extra = getenv("HUB_KAFKA_EXTRA_PROPS");
-    if (extra && *extra) {
-        char *copy = strdup(extra), *save = NULL;
-        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-            char *eq = strchr(kv, '=');
-            if (eq) {
-                *eq = '\0';
-                hub_props_set(props, kv, eq + 1);
-            }
-        }
-        free(copy);
-    }
+    extra_props_each(set_prop, props);
+}
+
+typedef struct {
+    char *buf;
+    size_t size, used;
+} settings_t;
+
+/* Appends `key_with_underscores = "value";` (a .file key stays a _file setting). */
+static void add_setting(const char *key, const char *value, void *opaque)
+{
+    settings_t *s = opaque;
+    char name[256];
+    hub_strlcpy(name, key, sizeof(name));
+    for (char *c = name; *c; c++)
+        if (*c == '.')
+            *c = '_';
+    if (s->used < s->size)
+        s->used +=
+            (size_t)snprintf(s->buf + s->used, s->size - s->used, " %s = \"%s\";", name, value);
+}
+
+const char *hub_test_kafka_settings(void)
+{
+    static char buf[4096];
+    settings_t s = {buf, sizeof(buf), 0};
+    add_setting("bootstrap.servers", hub_test_env("HUB_KAFKA_BOOTSTRAP"), &s);
+    extra_props_each(add_setting, &s);
+    if (s.used >= sizeof(buf))
+        TEST_FAIL_("HUB_KAFKA_EXTRA_PROPS is too long");
+    return buf;
 }
 
 const char *hub_test_unique(void)

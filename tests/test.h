@@ -77,8 +77,19 @@
 /* hub_test_env: the value of a required environment variable; fails the test if unset. */
 const char *hub_test_env(const char *name);
 
-/* hub_test_kafka_props: client properties for the test broker (caller clears). */
+/*
+ * hub_test_kafka_props: client properties for the test broker (caller clears):
+ * bootstrap.servers, plus the TLS/SASL settings of HUB_KAFKA_EXTRA_PROPS
+ * ("k=v,k=v"; a key.file=path is read as key) when the broker is secured.
+ */
 void hub_test_kafka_props(hub_props_t *props);
+
+/*
+ * hub_test_kafka_settings: the same as libconfig settings for a service's config
+ * file, to put inside its group: fprintf(f, "kafka = {%s };", hub_test_kafka_settings()).
+ * A static buffer, overwritten by the next call.
+ */
+const char *hub_test_kafka_settings(void);
 
 /*
  * hub_test_topic: creates a fresh topic with a unique name built from prefix

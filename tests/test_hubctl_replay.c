@@ -194,12 +194,12 @@ static void test_list_and_replay(void)
     snprintf(tmpdir, sizeof(tmpdir), "%s", hub_test_tmpdir());
     char text[2048];
     snprintf(text, sizeof(text),
-             "kafka = { bootstrap_servers = \"%s\"; };\n"
+             "kafka = {%s };\n"
              "schema_registry = { url = \"\"; };\n"
              "log = { level = \"warn\"; };\n"
              "topics = { dead_letters = \"%s\"; };\n"
              "hubctl = { replay_group = \"%s\"; };\n",
-             hub_test_env("HUB_KAFKA_BOOTSTRAP"), dlq, group);
+             hub_test_kafka_settings(), dlq, group);
     snprintf(config, sizeof(config), "%s", hub_test_write_file(tmpdir, "hub.conf", text));
 
     /* Three rejected messages: A fresh, B already replayed 3 times, D from another topic. */

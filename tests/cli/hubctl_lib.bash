@@ -22,6 +22,20 @@ need_env() {
     done
 }
 
+# kafka_settings: the libconfig settings to put inside a config file's kafka = { } group:
+# the test broker's address and, when it is the secured one, the TLS/SASL settings of
+# HUB_KAFKA_EXTRA_PROPS (k=v,...; dots become underscores, a key.file stays key_file).
+kafka_settings() {
+    local kv key out="bootstrap_servers = \"$HUB_KAFKA_BOOTSTRAP\";"
+    local -a pairs=()
+    [[ -n "${HUB_KAFKA_EXTRA_PROPS:-}" ]] && IFS=, read -r -a pairs <<<"$HUB_KAFKA_EXTRA_PROPS"
+    for kv in "${pairs[@]}"; do
+        key=${kv%%=*}
+        out+=" ${key//./_} = \"${kv#*=}\";"
+    done
+    printf '%s' "$out"
+}
+
 fail() {
     echo "FAIL: $*" >&2
     failures=$((failures + 1))

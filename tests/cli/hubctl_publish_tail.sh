@@ -12,7 +12,7 @@ new_topics t risk_flags transition_alerts transition_plans meeting_actions group
     dead_letters
 write_config() { # write_config <file> <registry url>
     cat >"$1" <<CONF
-kafka = { bootstrap_servers = "\${HUB_KAFKA_BOOTSTRAP}"; };
+kafka = { $(kafka_settings) };
 schema_registry = { url = "$2"; };
 log = { level = "warn"; };
 topics = {

@@ -181,12 +181,27 @@ def cmd_encode_jsonl(schemas_dir, event, path, outdir):
     return 0
 
 
+def kafka_conf(bootstrap, extra):
+    """Client settings for the test broker: its address, the TLS/SASL settings of
+    HUB_KAFKA_EXTRA_PROPS ("k=v,..."; key.file=path is read as key) when it is
+    secured, then extra."""
+    conf = {"bootstrap.servers": bootstrap}
+    for kv in filter(None, os.environ.get("HUB_KAFKA_EXTRA_PROPS", "").split(",")):
+        key, value = kv.split("=", 1)
+        if key.endswith(".file"):
+            with open(value) as f:
+                key, value = key[: -len(".file")], f.readline().rstrip("\r\n")
+        conf[key] = value
+    conf.update(extra)
+    return conf
+
+
 def cmd_publish(schemas_dir, bootstrap, topic, pairs):
     from confluent_kafka import Producer
 
     cat = Catalogue(schemas_dir)
     failures = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_conf(bootstrap, {"enable.idempotence": True}))
 
     def on_delivery(err, _msg):
         if err is not None:
