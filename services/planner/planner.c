@@ -153,7 +153,7 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
                        hub_metrics_t *metrics, hub_http_t *http, char *errstr, size_t errstr_size)
 {
     planner_t *p = calloc(1, sizeof(*p));
-    hub_props_t cprops = {0};
+    hub_props_t cprops = {0}, pprops = {0};
     hub_codec_opts_t copts = {0};
     char restore_group[512];
     const char *instance;
@@ -197,11 +197,21 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
     if (!(p->codec = hub_codec_new(&copts, errstr, errstr_size)))
         goto fail;
 
+    /* Right after a commit the coordinator answers the next transaction's
+       AddOffsetsToTxn with CONCURRENT_TRANSACTIONS until its markers are written,
+       and librdkafka retries after retry.backoff.ms: 100 ms by default, which
+       would cap the planner at a few transactions a second. */
+    if (hub_props_copy(&pprops, &common->kafka) ||
+        (!hub_props_get(&common->kafka, "retry.backoff.ms") &&
+         hub_props_set(&pprops, "retry.backoff.ms", "20"))) {
+        hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+        goto fail;
+    }
     /* init_transactions fences and aborts what an earlier incarnation left open, so
        the alerts topic is stable before the state is read back from it. */
-    if (!(p->producer =
-              hub_producer_new(&common->kafka, conf->transactional_id, errstr, errstr_size)))
+    if (!(p->producer = hub_producer_new(&pprops, conf->transactional_id, errstr, errstr_size)))
         goto fail;
+    hub_props_clear(&pprops);
     nin = partition_count(hub_producer_handle(p->producer), p->in_topic, errstr, errstr_size);
     if (nin < 0)
         goto fail;
@@ -260,6 +270,7 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
 
 fail:
     hub_props_clear(&cprops);
+    hub_props_clear(&pprops);
     planner_destroy(p);
     return NULL;
 }
@@ -328,6 +339,10 @@ static int restore(planner_t *p, const int32_t *parts, int nparts, char *errstr,
         return hub_errf(errstr, errstr_size, HUB_EKAFKA, "restore consumer: %s", rderr);
     }
     rd_kafka_poll_set_consumer(rk);
+    /* Without the leader known, librdkafka retries the start offset look-up only after 500 ms. */
+    if ((err = partition_count(rk, p->out_topic, errstr, errstr_size)) < 0)
+        goto out;
+    err = HUB_OK;
     assign = rd_kafka_topic_partition_list_new(nparts);
     for (int i = 0; i < nparts; i++)
         rd_kafka_topic_partition_list_add(assign, p->out_topic, parts[i])->offset =
@@ -587,21 +602,38 @@ static int txn_failed(planner_t *p, rd_kafka_error_t *e, const char *step, char 
     return abort_batch(p, why, errstr, errstr_size);
 }
 
-/* Makes sure every partition in the batch has its state; 0, or a reason to retry later. */
-static int restore_batch_partitions(planner_t *p, char *errstr, size_t errstr_size)
+/*
+ * Makes sure every assigned partition has its state, reading all that lack
+ * it in one pass (so the batch's partitions, and the others, are ready
+ * together); 0, or a reason to retry later.
+ */
+static int restore_assigned(planner_t *p, char *errstr, size_t errstr_size)
 {
-    int32_t parts[64];
-    int n = 0;
-    for (size_t i = 0; i < p->nbatch && n < (int)HUB_ARRAY_LEN(parts); i++) {
-        int32_t part = p->batch[i]->partition, seen = 0;
-        if (store_restored(p->store, part))
-            continue;
-        for (int j = 0; j < n; j++)
-            seen |= parts[j] == part;
-        if (!seen)
-            parts[n++] = part;
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    rd_kafka_resp_err_t rerr;
+    int32_t *parts;
+    int n = 0, err = HUB_OK;
+
+    for (size_t i = 0; i < p->nbatch; i++)
+        if (!store_restored(p->store, p->batch[i]->partition))
+            n++;
+    if (n == 0)
+        return HUB_OK;
+    if ((rerr = rd_kafka_assignment(hub_consumer_handle(p->consumer), &assigned)))
+        return hub_errf(errstr, errstr_size, HUB_EKAFKA, "assignment: %s", rd_kafka_err2str(rerr));
+    if (!(parts = calloc((size_t)assigned->cnt + 1, sizeof(*parts)))) {
+        rd_kafka_topic_partition_list_destroy(assigned);
+        return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
     }
-    return n ? restore(p, parts, n, errstr, errstr_size) : HUB_OK;
+    n = 0;
+    for (int i = 0; i < assigned->cnt; i++)
+        if (!store_restored(p->store, assigned->elems[i].partition))
+            parts[n++] = assigned->elems[i].partition;
+    if (n)
+        err = restore(p, parts, n, errstr, errstr_size);
+    free(parts);
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return err;
 }
 
 static int process_batch(planner_t *p, char *errstr, size_t errstr_size)
@@ -612,7 +644,7 @@ static int process_batch(planner_t *p, char *errstr, size_t errstr_size)
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     int err;
 
-    if ((err = restore_batch_partitions(p, errstr, errstr_size)) != HUB_OK) {
+    if ((err = restore_assigned(p, errstr, errstr_size)) != HUB_OK) {
         if (err == HUB_ESTOPPED) {
             drop_batch(p);
             return HUB_OK;
