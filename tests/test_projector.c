@@ -308,6 +308,41 @@ static void test_every_event_type(void)
     PQfinish(c);
 }
 
+/* The output of a shell command, in a static buffer. */
+static const char *command_output(const char *cmd)
+{
+    static char out[65536];
+    size_t n;
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        TEST_FAIL_("popen %s", cmd);
+    n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    pclose(f);
+    return out;
+}
+
+static void test_operations_endpoints(void)
+{
+    char cmd[512], want[512];
+    int port = ph_http_port(&env);
+    ASSERT_INT_OP(port, >, 0);
+    snprintf(cmd, sizeof(cmd), "curl -s http://127.0.0.1:%d/readyz", port);
+    ASSERT_STR_EQ(command_output(cmd), "ready\n");
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/healthz", port);
+    ASSERT_STR_EQ(command_output(cmd), "200");
+    snprintf(cmd, sizeof(cmd), "curl -s http://127.0.0.1:%d/metrics", port);
+    const char *m = command_output(cmd);
+    ASSERT_STR_CONTAINS(m, "hub_up{service=\"hub-projector\"");
+    ASSERT_STR_CONTAINS(m, "hub_dead_letters_total{class=\"schema\"} 1\n");
+    ASSERT_STR_CONTAINS(m, "hub_dead_letters_total{class=\"database\"} 1\n");
+    snprintf(want, sizeof(want), "hub_events_in_total{topic=\"%s\"} %zu\n", env.topics[3],
+             (size_t)8);
+    ASSERT_STR_CONTAINS(m, want);
+    ASSERT_STR_CONTAINS(m, "hub_batch_latency_ms_count");
+}
+
 static void test_transitions_view(void)
 {
     PGconn *c = ph_connect(env.db_admin);
@@ -534,6 +569,7 @@ int main(void)
     ph_setup(&env, "proj", 3, "batch_max_ms = 50;");
     build_scenario();
     RUN_TEST(test_every_event_type);
+    RUN_TEST(test_operations_endpoints);
     RUN_TEST(test_transitions_view);
     RUN_TEST(test_duplicates_after_restart);
     RUN_TEST(test_access_control);

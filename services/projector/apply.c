@@ -471,7 +471,28 @@ static int send_rejects(projector_t *p, char *errstr, size_t errstr_size)
     if (!queued)
         return HUB_OK;
     hub_producer_reset_failures(p->dlq);
-    return hub_producer_flush(p->dlq, 30000, errstr, errstr_size);
+    int err = hub_producer_flush(p->dlq, 30000, errstr, errstr_size);
+    hub_counter_add(p->m_failures, (uint64_t)hub_producer_failures(p->dlq));
+    return err;
+}
+
+/* After a commit: what the batch did, for /metrics. */
+static void count_batch(projector_t *p)
+{
+    static const char *const classes[] = {PROJECTOR_DLQ_CLASSES};
+    for (size_t i = 0; i < p->nitems; i++) {
+        projector_item_t *it = &p->items[i];
+        const char *topic = rd_kafka_topic_name(it->msg->rkt);
+        for (size_t t = 0; t < p->nin; t++)
+            if (strcmp(p->in_topics[t], topic) == 0) {
+                hub_counter_add(p->m_in[t], 1);
+                break;
+            }
+        for (size_t c = 0; it->kind == ITEM_REJECT && c < HUB_ARRAY_LEN(classes); c++)
+            if (strcmp(classes[c], it->reason_class) == 0)
+                hub_counter_add(p->m_dlq[c], 1);
+    }
+    hub_histogram_observe(p->m_latency, (double)(hub_monotonic_ms() - p->batch_started_ms));
 }
 
 /* After the PostgreSQL commit: the new positions, for Kafka's lag tools. */
@@ -535,6 +556,7 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
             p->dead_letters++;
     }
     p->batches++;
+    count_batch(p);
     store_kafka_offsets(p, pos, npos);
     projector_batch_clear(p);
 out:

@@ -101,6 +101,7 @@ static const hub_cfg_item_t own_items[] = {
      "password of the migrating role (prefer migrate_password_file or _env)", 0, 0, NULL, NULL},
     {"projector.commit_kafka", HUB_CFG_BOOL, &conf.commit_kafka, 0, "true",
      "also commit offsets to Kafka after PostgreSQL commits, for lag tools", 0, 0, NULL, NULL},
+    HUB_HTTP_CFG_ITEMS("projector", &conf.http, HUB_HTTP_PORT_PROJECTOR),
 };
 
 enum { OPT_MIGRATE_ONLY = 256 };
@@ -207,9 +208,29 @@ static int wanted(projector_t *p, const rd_kafka_message_t *msg)
     return part && part->synced && msg->offset >= part->expected;
 }
 
+/* /readyz: ready while connected, positioned and owning partitions. */
+static void update_ready(projector_t *p)
+{
+    int ready = p->pg && !p->need_resync && p->nparts > 0;
+    if (ready == p->ready)
+        return;
+    p->ready = ready;
+    hub_http_set_ready(p->http, ready,
+                       ready            ? NULL
+                       : p->nparts == 0 ? "waiting for partition assignment"
+                                        : "resynchronising with PostgreSQL");
+}
+
 static void housekeeping(projector_t *p)
 {
     int64_t now = hub_monotonic_ms();
+    if (p->metrics && now >= p->next_lag_ms) {
+        char errstr[256];
+        if (hub_metrics_update_lag(p->metrics, hub_consumer_handle(p->consumer), errstr,
+                                   sizeof(errstr)) != HUB_OK)
+            hub_log_debug("event=lag_update_failed error=\"%s\"", errstr);
+        p->next_lag_ms = now + 5000;
+    }
     if (p->kafka_dirty && now >= p->next_kafka_commit_ms) {
         /* Asynchronous: lag tools may trail a second behind, PostgreSQL never does. */
         rd_kafka_commit(hub_consumer_handle(p->consumer), NULL, 1);
@@ -224,10 +245,41 @@ static void housekeeping(projector_t *p)
     progress(p, 0);
 }
 
+/* The registry with every series at zero, and the endpoints if configured. */
+static int setup_metrics(projector_t *p, const char **topics, size_t ntopics, char *errstr,
+                         size_t errstr_size)
+{
+    static const char *const classes[] = {PROJECTOR_DLQ_CLASSES};
+    p->ready = -1;
+    p->metrics = hub_metrics_new(PROJECTOR_SERVICE);
+    p->in_topics = calloc(ntopics, sizeof(*p->in_topics));
+    p->m_in = calloc(ntopics, sizeof(*p->m_in));
+    if (!p->metrics || !p->in_topics || !p->m_in)
+        return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ntopics; i++) {
+        p->in_topics[i] = topics[i];
+        p->m_in[i] = hub_metrics_events_in(p->metrics, topics[i]);
+    }
+    p->nin = ntopics;
+    for (size_t c = 0; c < HUB_ARRAY_LEN(classes); c++)
+        p->m_dlq[c] = hub_metrics_dead_letters(p->metrics, classes[c]);
+    p->m_failures = hub_metrics_delivery_failures(p->metrics);
+    p->m_latency = hub_metrics_batch_latency(p->metrics);
+    if (conf.http.listen && *conf.http.listen) {
+        p->http = hub_http_start(&conf.http, p->metrics, errstr, errstr_size);
+        if (!p->http)
+            return HUB_ECONFIG;
+        hub_http_set_ready(p->http, 0, "starting");
+    }
+    return HUB_OK;
+}
+
 static void run(projector_t *p)
 {
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
+        hub_http_heartbeat(p->http);
+        update_ready(p);
         if (p->need_resync) {
             if (projector_resync(p) != HUB_OK)
                 break;
@@ -303,6 +355,10 @@ int main(int argc, char **argv)
         rc = HUB_EXIT_USAGE;
         goto out;
     }
+    if (setup_metrics(&p, topics, ntopics, errstr, sizeof(errstr)) != HUB_OK) {
+        fprintf(stderr, "%s: %s\n", svc.name, errstr);
+        goto out;
+    }
     p.items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
     if (!p.items) {
         fprintf(stderr, "%s: out of memory\n", svc.name);
@@ -347,6 +403,10 @@ out:
     hub_producer_destroy(p.dlq);
     hub_codec_destroy(p.codec);
     PQfinish(p.pg);
+    hub_http_stop(p.http);
+    hub_metrics_destroy(p.metrics);
+    free(p.m_in);
+    free(p.in_topics);
     free(p.items);
     hub_props_clear(&consumer_props);
     hub_service_fini(&svc);

@@ -160,6 +160,8 @@ static void idle(projector_t *p, int64_t ms)
         rd_kafka_message_t *m = hub_consumer_poll(p->consumer, left > 100 ? 100 : (int)left);
         if (m)
             rd_kafka_message_destroy(m);
+        /* Waiting is not being stuck: stay healthy, say why not ready. */
+        hub_http_heartbeat(p->http);
     }
 }
 
@@ -186,6 +188,8 @@ int projector_resync(projector_t *p)
     int attempt = 0;
 
     projector_batch_clear(p);
+    hub_http_set_ready(p->http, 0, "resynchronising with PostgreSQL");
+    p->ready = 0;
     if (rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_pause_partitions(rk, list);
         rd_kafka_topic_partition_list_destroy(list);

@@ -16,7 +16,9 @@
 
 #include "hub/codec.h"
 #include "hub/events.h"
+#include "hub/http.h"
 #include "hub/kafka.h"
+#include "hub/metrics.h"
 #include "hub/service.h"
 
 #define PROJECTOR_SERVICE "hub-projector"
@@ -36,7 +38,12 @@ typedef struct projector_conf_s {
     char *migrate_password;
     int migrate;
     int commit_kafka;
+    hub_http_conf_t http;
 } projector_conf_t;
+
+/* The dead-letter reason classes (hub.errors.class), for the per-class counters. */
+#define PROJECTOR_DLQ_CLASSES  "decode", "schema", "validation", "database", "processing"
+#define PROJECTOR_NDLQ_CLASSES 5
 
 /* A partition we own, and the position PostgreSQL holds for it. */
 typedef struct projector_part_s {
@@ -99,6 +106,18 @@ typedef struct projector_s {
     int64_t next_prune_ms;
     int64_t next_kafka_commit_ms;
     int kafka_dirty;
+
+    /* Operations endpoints (docs/operations.md); counted at commit. */
+    hub_metrics_t *metrics;
+    hub_http_t *http;
+    const char **in_topics; /* topics of m_in, parallel */
+    hub_counter_t **m_in;
+    size_t nin;
+    hub_counter_t *m_dlq[PROJECTOR_NDLQ_CLASSES];
+    hub_counter_t *m_failures;
+    hub_histogram_t *m_latency;
+    int ready; /* last state told to /readyz: -1 unknown */
+    int64_t next_lag_ms;
 
     /* Counters for the periodic progress line. */
     long long applied, rejected, dead_letters, batches, retries;
