@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hub/codec.h"
+#include "hub/groups.h"
 #include "hub/service.h"
 
 typedef struct hubctl_s {
@@ -26,6 +27,15 @@ int hubctl_tail(hubctl_t *ctl, int argc, char **argv);
 int hubctl_schemas(hubctl_t *ctl, int argc, char **argv);
 int hubctl_dead_letters(hubctl_t *ctl, int argc, char **argv);
 int hubctl_pseudonymise(hubctl_t *ctl, int argc, char **argv);
+int hubctl_simulate(hubctl_t *ctl, int argc, char **argv);
+int hubctl_brief(hubctl_t *ctl, int argc, char **argv);
+
+/*
+ * hubctl_groups_load (brief.c): the named groups of the configuration file
+ * (its `groups` list, or the built-in groups when it has none or there is no
+ * file) into *groups (free with hub_groups_free). 0 or HUB_ECONFIG.
+ */
+int hubctl_groups_load(hubctl_t *ctl, hub_groups_t *groups, char *errstr, size_t errstr_size);
 
 /* ---- util.c ---------------------------------------------------------------- */
 

@@ -22,6 +22,8 @@ static const struct {
      "dead-letters list|replay   inspect rejected messages, re-publish them"},
     {"pseudonymise", hubctl_pseudonymise,
      "pseudonymise <nhs-number>  the subject_key for a number"},
+    {"simulate", hubctl_simulate, "simulate --people N --seed S  publish a synthetic population"},
+    {"brief", hubctl_brief, "brief <group> --title --link  ask the hub to brief a named group"},
 };
 
 int main(int argc, char **argv)
