@@ -90,24 +90,37 @@ PT_FN hub_event_t pt_flag(const char *subject, const char *agency, hub_local_aut
     return ev;
 }
 
-PT_FN const char *pt_planner_bin(void)
+/* A program of the build tree: env overrides, else <build>/services/<rel>. Static buffer per call
+ * site. */
+PT_FN const char *pt_build_bin(const char *env_name, const char *rel, char *path, size_t size)
 {
-    static char path[PATH_MAX];
-    const char *env = getenv("HUB_PLANNER_BIN");
+    const char *env = getenv(env_name);
     char exe[PATH_MAX];
     ssize_t n;
 
     if (env && *env)
         return env;
-    /* The build tree puts tests in <build>/tests and the planner in <build>/services/planner. */
+    /* The build tree puts tests in <build>/tests and programs in <build>/services/<name>. */
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0)
         TEST_FAIL_("cannot read /proc/self/exe");
     exe[n] = '\0';
-    snprintf(path, sizeof(path), "%s/services/planner/hub-planner", dirname(dirname(exe)));
+    snprintf(path, size, "%s/services/%s", dirname(dirname(exe)), rel);
     if (access(path, X_OK) != 0)
-        TEST_FAIL_("hub-planner not found at %s (set HUB_PLANNER_BIN)", path);
+        TEST_FAIL_("%s not found (set %s)", path, env_name);
     return path;
+}
+
+PT_FN const char *pt_planner_bin(void)
+{
+    static char path[PATH_MAX];
+    return pt_build_bin("HUB_PLANNER_BIN", "planner/hub-planner", path, sizeof(path));
+}
+
+PT_FN const char *pt_hubctl_bin(void)
+{
+    static char path[PATH_MAX];
+    return pt_build_bin("HUB_HUBCTL_BIN", "hubctl/hubctl", path, sizeof(path));
 }
 
 /* Writes a planner configuration file dir/name and returns its path (static rotation). */
@@ -157,11 +170,35 @@ PT_FN void pt_show_log(const pt_setup_t *s)
         fprintf(stderr, "(no log)\n");
 }
 
+/* Planners still running; a failing test must not leave them behind. */
+static pid_t pt_children[16];
+
+static void pt_forget(pid_t pid)
+{
+    for (size_t i = 0; i < HUB_ARRAY_LEN(pt_children); i++)
+        if (pt_children[i] == pid)
+            pt_children[i] = 0;
+}
+
+static void pt_kill_children(void)
+{
+    for (size_t i = 0; i < HUB_ARRAY_LEN(pt_children); i++) {
+        if (pt_children[i] > 0) {
+            kill(pt_children[i], SIGKILL);
+            waitpid(pt_children[i], NULL, 0);
+        }
+    }
+}
+
 /* Starts hub-planner --config conf with its output appended to log. */
 PT_FN pid_t pt_spawn_log(const char *conf, const char *log)
 {
+    static int registered;
     const char *bin = pt_planner_bin();
     pid_t pid;
+
+    if (!registered++)
+        atexit(pt_kill_children);
 
     fflush(NULL);
     pid = fork();
@@ -172,6 +209,12 @@ PT_FN pid_t pt_spawn_log(const char *conf, const char *log)
             _exit(127);
         execl(bin, "hub-planner", "--config", conf, (char *)NULL);
         _exit(127);
+    }
+    for (size_t i = 0; i < HUB_ARRAY_LEN(pt_children); i++) {
+        if (pt_children[i] == 0) {
+            pt_children[i] = pid;
+            break;
+        }
     }
     return pid;
 }
@@ -204,6 +247,7 @@ PT_FN void pt_stop(const pt_setup_t *s, pid_t pid)
         TEST_FAIL_("kill: %s", strerror(errno));
     if (waitpid(pid, &status, 0) != pid)
         TEST_FAIL_("waitpid: %s", strerror(errno));
+    pt_forget(pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         pt_show_log(s);
         TEST_FAIL_("hub-planner did not exit 0 after SIGTERM (status 0x%x)", status);
@@ -215,6 +259,7 @@ PT_FN void pt_kill(pid_t pid)
     int status;
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
+    pt_forget(pid);
 }
 
 PT_FN hub_codec_t *pt_codec(void)
@@ -309,8 +354,10 @@ PT_FN int pt_any_exited(const pid_t *pids, int npids)
 {
     for (int i = 0; i < npids; i++) {
         int status;
-        if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i])
+        if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+            pt_forget(pids[i]);
             return 1;
+        }
     }
     return 0;
 }
