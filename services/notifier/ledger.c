@@ -78,6 +78,11 @@ void notifier_db_close(notifier_db_t *db)
     free(db);
 }
 
+PGconn *notifier_db_conn(notifier_db_t *db)
+{
+    return db ? db->conn : NULL;
+}
+
 int notifier_db_ensure(notifier_db_t *db, char *errstr, size_t errstr_size)
 {
     if (!hub_pg_is_connection_error(db->conn))

@@ -9,6 +9,7 @@
 #ifndef NOTIFIER_LEDGER_H
 #define NOTIFIER_LEDGER_H
 
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,9 @@ notifier_db_t *notifier_db_open(const char *conninfo, const char *password,
 
 /* notifier_db_close: disconnects and frees. NULL is fine. */
 void notifier_db_close(notifier_db_t *db);
+
+/* notifier_db_conn: the connection (borrowed; NULL after a failed reconnect). */
+PGconn *notifier_db_conn(notifier_db_t *db);
 
 /* notifier_db_ensure: reconnects (one attempt) if the connection is broken. 0 or HUB_EPG. */
 int notifier_db_ensure(notifier_db_t *db, char *errstr, size_t errstr_size);

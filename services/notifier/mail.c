@@ -502,6 +502,8 @@ out:
 
 struct notifier_smtp_s {
     CURL *h;
+    void (*progress)(void *opaque);
+    void *progress_opaque;
     char errbuf[CURL_ERROR_SIZE];
     /* What the conversation last did, for telling a bad recipient from a bad server. */
     char last_verb[8];
@@ -511,6 +513,16 @@ struct notifier_smtp_s {
     const char *msg;
     size_t len, pos;
 };
+
+/* A slow server must not look like a hung service: let the caller heartbeat. */
+static int progress_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    notifier_smtp_t *s = userp;
+    if (s->progress)
+        s->progress(s->progress_opaque);
+    return 0;
+}
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *userp)
 {
@@ -597,7 +609,12 @@ notifier_smtp_t *notifier_smtp_new(const notifier_smtp_opts_t *o, char *errstr, 
         goto fail;
     }
     CURL *h = s->h;
+    s->progress = o->progress;
+    s->progress_opaque = o->progress_opaque;
     if (curl_easy_setopt(h, CURLOPT_URL, o->url) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, s) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb) != CURLE_OK ||

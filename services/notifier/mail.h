@@ -60,6 +60,9 @@ typedef struct notifier_smtp_opts_s {
     int verify_peer;
     long connect_timeout_ms;
     long timeout_ms;
+    /* Called now and then while a transaction is under way (e.g. a heartbeat); may be NULL. */
+    void (*progress)(void *opaque);
+    void *progress_opaque;
 } notifier_smtp_opts_t;
 
 typedef struct notifier_smtp_s notifier_smtp_t;

@@ -21,8 +21,11 @@
 #include "hub/deadletter.h"
 #include "hub/events.h"
 #include "hub/groups.h"
+#include "hub/http.h"
 #include "hub/kafka.h"
 #include "hub/log.h"
+#include "hub/metrics.h"
+#include "hub/pg.h"
 #include "hub/service.h"
 #include "hub/signals.h"
 #include "ledger.h"
@@ -62,6 +65,14 @@ typedef struct notifier_s {
     int smtp_verify_peer;
     long long smtp_connect_timeout_ms, smtp_timeout_ms;
     long long retry_initial_ms, retry_max_ms, startup_wait_ms;
+    hub_http_conf_t http_conf;
+    /* operations endpoints */
+    hub_metrics_t *metrics;
+    hub_http_t *http;
+    hub_counter_t *m_in[2], *m_out, *m_failures;
+    hub_histogram_t *m_latency;
+    int assigned; /* partitions held now */
+    int ready;    /* last readiness reported */
     /* runtime */
     hub_codec_t *codec;
     hub_producer_t *producer;
@@ -225,6 +236,10 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 {
     notifier_t *n = opaque;
     char errstr[512];
+    /* Eager assignments replace, cooperative ones add. */
+    if (strcmp(rd_kafka_rebalance_protocol(hub_consumer_handle(n->consumer)), "COOPERATIVE") != 0)
+        n->assigned = 0;
+    n->assigned += parts->cnt;
     /* A partition we paused before losing it must flow again when it comes back. */
     rd_kafka_resume_partitions(hub_consumer_handle(n->consumer), parts);
     if (notifier_db_ensure(n->db, errstr, sizeof(errstr)) != HUB_OK ||
@@ -245,6 +260,9 @@ static void on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     notifier_t *n = opaque;
+    n->assigned -= parts->cnt;
+    if (n->assigned < 0)
+        n->assigned = 0;
     positions_flush(n, parts);
     for (size_t i = 0; i < n->nretries;) {
         if (rd_kafka_topic_partition_list_find(parts, n->retries[i].topic, n->retries[i].partition))
@@ -295,6 +313,7 @@ static void announce_one(void *opaque, const char *event_id, const char *group_i
         n->announce_failed = 1;
         return;
     }
+    hub_counter_add(n->m_out, 1);
     hub_log_info("event=briefing_sent event_id=%s request_event_id=%s group_id=%s recipients=%d",
                  ev.event_id, event_id, group_id, recipients);
 }
@@ -328,6 +347,7 @@ static step_t dead_letter(notifier_t *n, const rd_kafka_message_t *m, const char
         retry_later(n, m, errstr);
         return RETRY;
     }
+    hub_counter_add(hub_metrics_dead_letters(n->metrics, klass), 1);
     return DONE;
 }
 
@@ -417,6 +437,8 @@ static step_t deliver(notifier_t *n, const rd_kafka_message_t *m, const hub_grou
         }
         notifier_smtp_result_t r = notifier_smtp_send(n->smtp, n->from_address, rcpt, n->msg.data,
                                                       n->msg.len, &code, reason, sizeof(reason));
+        if (r != NOTIFIER_SMTP_ACCEPTED)
+            hub_counter_add(n->m_failures, 1);
         if (r == NOTIFIER_SMTP_TRANSIENT) {
             retry_later(n, m, reason);
             return RETRY;
@@ -525,6 +547,26 @@ static step_t handle(notifier_t *n, rd_kafka_message_t *m)
 
 /* ---- configuration and main ---------------------------------------------- */
 
+static void heartbeat(void *opaque)
+{
+    notifier_t *n = opaque;
+    hub_http_heartbeat(n->http);
+}
+
+/* Ready: partitions to work on and PostgreSQL reachable. Reported on change only. */
+static void update_ready(notifier_t *n)
+{
+    int pg = !hub_pg_is_connection_error(notifier_db_conn(n->db));
+    int ready = n->assigned > 0 && pg;
+    if (ready == n->ready)
+        return;
+    n->ready = ready;
+    hub_http_set_ready(n->http, ready,
+                       ready ? NULL
+                       : !pg ? "PostgreSQL is not reachable"
+                             : "waiting for partition assignment");
+}
+
 #define OWN(path, type, var, def, help, min, max)                                                  \
     {                                                                                              \
         path, type, var, 0, def, help, min, max, NULL, NULL                                        \
@@ -543,9 +585,11 @@ static int run(notifier_t *n)
                                   n->smtp_ca_file,
                                   n->smtp_verify_peer,
                                   (long)n->smtp_connect_timeout_ms,
-                                  (long)n->smtp_timeout_ms};
+                                  (long)n->smtp_timeout_ms,
+                                  heartbeat,
+                                  n};
     hub_consumer_hooks_t hooks = {on_assign, on_revoke, n};
-    int64_t last_housekeeping = 0;
+    int64_t last_housekeeping = 0, last_lag = 0;
 
     n->mail_opts.from_address = n->from_address;
     n->mail_opts.from_name = n->from_name;
@@ -558,6 +602,26 @@ static int run(notifier_t *n)
         fprintf(stderr, "%s: %s\n", SERVICE, errstr);
         return HUB_EXIT_USAGE;
     }
+    if (!(n->metrics = hub_metrics_new(SERVICE))) {
+        hub_log_error("event=start_failed error=\"out of memory\"");
+        return HUB_EXIT_FAILURE;
+    }
+    if (n->http_conf.listen && *n->http_conf.listen &&
+        !(n->http = hub_http_start(&n->http_conf, n->metrics, errstr, sizeof(errstr)))) {
+        hub_log_error("event=start_failed error=\"%s\"", errstr);
+        return HUB_EXIT_FAILURE;
+    }
+    hub_http_set_ready(n->http, 0, "connecting to PostgreSQL and Kafka");
+    /* Created at start so every series is exported from zero. */
+    n->m_in[0] = hub_metrics_events_in(n->metrics, topics[0]);
+    n->m_in[1] = hub_metrics_events_in(n->metrics, topics[1]);
+    n->m_out = hub_metrics_events_out(n->metrics, topics[0]);
+    n->m_failures = hub_metrics_delivery_failures(n->metrics);
+    n->m_latency = hub_metrics_batch_latency(n->metrics);
+    hub_metrics_dead_letters(n->metrics, "decode");
+    hub_metrics_dead_letters(n->metrics, "schema");
+    hub_metrics_dead_letters(n->metrics, "validation");
+    hub_metrics_dead_letters(n->metrics, "delivery");
     if (!(n->codec = hub_codec_new(&copts, errstr, sizeof(errstr))) ||
         !(n->db = notifier_db_open(n->svc.common.pg_conninfo, n->svc.common.pg_password,
                                    n->consumer_group, (int)n->startup_wait_ms, errstr,
@@ -574,13 +638,18 @@ static int run(notifier_t *n)
 
     while (!hub_stop_requested()) {
         retry_tick(n);
+        hub_http_heartbeat(n->http);
         rd_kafka_message_t *m = hub_consumer_poll(n->consumer, 100);
         if (m) {
+            int64_t started = hub_monotonic_ms();
+            const char *topic = rd_kafka_topic_name(m->rkt);
             if (handle(n, m) == DONE) {
-                retry_t *r = retry_find(n, rd_kafka_topic_name(m->rkt), m->partition);
+                retry_t *r = retry_find(n, topic, m->partition);
                 if (r)
                     retry_remove(n, r);
                 hub_consumer_store(n->consumer, m);
+                hub_counter_add(n->m_in[strcmp(topic, topics[0]) == 0 ? 0 : 1], 1);
+                hub_histogram_observe(n->m_latency, (double)(hub_monotonic_ms() - started));
             }
             rd_kafka_message_destroy(m);
         }
@@ -589,6 +658,13 @@ static int run(notifier_t *n)
             positions_flush(n, NULL);
             if (n->announce_pending)
                 announce_pending(n);
+            update_ready(n);
+            if (hub_monotonic_ms() - last_lag >= 5000) {
+                if (hub_metrics_update_lag(n->metrics, hub_consumer_handle(n->consumer), errstr,
+                                           sizeof(errstr)) != HUB_OK)
+                    hub_log_debug("event=lag_unavailable error=\"%s\"", errstr);
+                last_lag = hub_monotonic_ms();
+            }
             last_housekeeping = hub_monotonic_ms();
         }
     }
@@ -632,6 +708,7 @@ int main(int argc, char **argv)
         OWN("notifier.startup_wait_ms", HUB_CFG_INT, &n.startup_wait_ms, "60000",
             "how long to keep trying PostgreSQL at start", 0, 3600000),
         HUB_GROUPS_CFG_ITEM(&n.groups),
+        HUB_HTTP_CFG_ITEMS("notifier", &n.http_conf, HUB_HTTP_PORT_NOTIFIER),
     };
     int rc;
 
@@ -658,6 +735,8 @@ out:
     notifier_db_close(n.db);
     notifier_smtp_destroy(n.smtp);
     hub_codec_destroy(n.codec);
+    hub_http_stop(n.http);
+    hub_metrics_destroy(n.metrics);
     hub_buf_free(&n.buf);
     notifier_text_free(&n.msg);
     for (size_t i = 0; i < n.nretries; i++)

@@ -20,8 +20,10 @@
 #include "hub/date.h"
 #include "hub/events.h"
 #include "hub/groups.h"
+#include "hub/http.h"
 #include "hub/kafka.h"
 #include "hub/log.h"
+#include "hub/metrics.h"
 #include "hub/pg.h"
 #include "hub/service.h"
 #include "hub/signals.h"
@@ -45,6 +47,11 @@ typedef struct reminder_s {
     char *now_setting;
     const char *now_option; /* --now, wins over reminder.now */
     int once;
+    hub_http_conf_t http_conf;
+    hub_metrics_t *metrics;
+    hub_http_t *http;
+    hub_counter_t *m_out[2], *m_failures;
+    hub_histogram_t *m_latency;
     hub_codec_t *codec;
     hub_producer_t *producer;
     PGconn *conn;
@@ -114,6 +121,34 @@ static int lock_scan(reminder_t *r, int lock, char *errstr, size_t errstr_size)
     return got;
 }
 
+/* Sleeps ms in slices, heartbeating, so a long wait is not mistaken for a hang. */
+static int sleep_alive(reminder_t *r, int64_t ms)
+{
+    int64_t end = hub_monotonic_ms() + ms;
+    for (;;) {
+        hub_http_heartbeat(r->http);
+        int64_t left = end - hub_monotonic_ms();
+        if (left <= 0)
+            return HUB_OK;
+        if (hub_sleep_ms(left < 1000 ? left : 1000) != HUB_OK)
+            return HUB_ESTOPPED;
+    }
+}
+
+/* Waits (heartbeating) until the broker acknowledged everything queued, or the timeout. */
+static int flush_alive(reminder_t *r, char *errstr, size_t errstr_size)
+{
+    int64_t end = hub_monotonic_ms() + r->flush_timeout_ms;
+    for (;;) {
+        int64_t left = end - hub_monotonic_ms();
+        int err = hub_producer_flush(r->producer, left < 1000 ? (int)(left > 0 ? left : 0) : 1000,
+                                     errstr, errstr_size);
+        hub_http_heartbeat(r->http);
+        if (err != HUB_ETIMEOUT || left <= 1000)
+            return err;
+    }
+}
+
 /* Produces every item of the batch and waits for the broker to have them all. */
 static int produce_batch(reminder_t *r, char *errstr, size_t errstr_size)
 {
@@ -129,7 +164,9 @@ static int produce_batch(reminder_t *r, char *errstr, size_t errstr_size)
         if (err)
             return err;
     }
-    return hub_producer_flush(r->producer, (int)r->flush_timeout_ms, errstr, errstr_size);
+    int err = flush_alive(r, errstr, errstr_size);
+    hub_counter_add(r->m_failures, (uint64_t)hub_producer_failures(r->producer));
+    return err;
 }
 
 /* One scan. 0 when every reminder due is on the broker and on record. */
@@ -149,11 +186,18 @@ static int scan_once(reminder_t *r, char *errstr, size_t errstr_size)
         hub_log_info("event=scan_skipped as_of=%s reason=\"another instance is scanning\"", as_of);
         return HUB_OK;
     }
+    int64_t started = hub_monotonic_ms();
     err = reminder_scan(r->conn, &rules, &r->batch, errstr, errstr_size);
     if (!err)
         err = produce_batch(r, errstr, errstr_size);
     if (!err)
         err = reminder_record(r->conn, &r->batch, rules.as_of, errstr, errstr_size);
+    if (!err) {
+        for (size_t i = 0; i < r->batch.n; i++)
+            hub_counter_add(r->m_out[r->batch.items[i].ev.type == HUB_EVENT_REMINDER_DUE ? 0 : 1],
+                            1);
+        hub_histogram_observe(r->m_latency, (double)(hub_monotonic_ms() - started));
+    }
     if (!err)
         hub_log_info("event=scan_done as_of=%s plan_due_soon=%zu plan_overdue=%zu "
                      "group_not_briefed=%zu action_overdue=%zu produced=%zu already_produced=%zu",
@@ -178,6 +222,19 @@ static int run(reminder_t *r)
                 SERVICE);
         return HUB_EXIT_USAGE;
     }
+    /* A one-off scan leaves the port to the running service. */
+    if (!r->once && r->http_conf.listen && *r->http_conf.listen) {
+        if (!(r->metrics = hub_metrics_new(SERVICE)) ||
+            !(r->http = hub_http_start(&r->http_conf, r->metrics, errstr, sizeof(errstr)))) {
+            hub_log_error("event=start_failed error=\"%s\"", r->metrics ? errstr : "out of memory");
+            return HUB_EXIT_FAILURE;
+        }
+        hub_http_set_ready(r->http, 0, "connecting to PostgreSQL");
+        r->m_out[0] = hub_metrics_events_out(r->metrics, r->svc.common.topics.group_notifications);
+        r->m_out[1] = hub_metrics_events_out(r->metrics, r->svc.common.topics.meeting_actions);
+        r->m_failures = hub_metrics_delivery_failures(r->metrics);
+        r->m_latency = hub_metrics_batch_latency(r->metrics);
+    }
     if (!(r->codec = hub_codec_new(&copts, errstr, sizeof(errstr))) ||
         !(r->producer = hub_producer_new(&r->svc.common.kafka, NULL, errstr, sizeof(errstr))) ||
         ensure_pg(r, (int)r->startup_wait_ms, errstr, sizeof(errstr)) != HUB_OK) {
@@ -187,15 +244,17 @@ static int run(reminder_t *r)
     hub_log_info("event=started groups=%zu interval_s=%lld once=%d", r->groups.n,
                  r->interval_seconds, r->once);
     for (;;) {
+        hub_http_heartbeat(r->http);
         int err = scan_once(r, errstr, sizeof(errstr));
         if (err)
             hub_log_error("event=scan_failed error=\"%s\"", errstr);
+        hub_http_set_ready(r->http, !err, err ? "the last scan failed (see the log)" : NULL);
         if (r->once)
             return err ? HUB_EXIT_FAILURE : HUB_EXIT_OK;
         long long wait = r->interval_seconds;
         if (err && wait > RETRY_SECONDS)
             wait = RETRY_SECONDS;
-        if (hub_sleep_ms(wait * 1000) != HUB_OK)
+        if (sleep_alive(r, wait * 1000) != HUB_OK)
             break;
     }
     hub_log_info("event=stopping");
@@ -229,6 +288,7 @@ int main(int argc, char **argv)
         OWN("reminder.startup_wait_ms", HUB_CFG_INT, &r.startup_wait_ms, "60000",
             "how long to keep trying PostgreSQL at start", 0, 3600000),
         HUB_GROUPS_CFG_ITEM(&r.groups),
+        HUB_HTTP_CFG_ITEMS("reminder", &r.http_conf, HUB_HTTP_PORT_REMINDER),
     };
     int rc;
 
@@ -256,6 +316,8 @@ out:
     hub_producer_destroy(r.producer);
     PQfinish(r.conn);
     hub_codec_destroy(r.codec);
+    hub_http_stop(r.http);
+    hub_metrics_destroy(r.metrics);
     hub_buf_free(&r.buf);
     reminder_batch_free(&r.batch);
     hub_service_fini(&r.svc);
