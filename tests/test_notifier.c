@@ -5,6 +5,7 @@
  * the SMTP server down then up, and refused addresses going to the dead
  * letters while everything else is delivered.
  */
+#include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -115,6 +116,55 @@ static char *read_text(const char *path)
     return t ? t : strdup("");
 }
 
+/* The port of the notifier's operations endpoint, from its latest start in the log. */
+static int http_port(const setup_t *s)
+{
+    int port = 0;
+    for (int i = 0; i < 100 && !port; i++) {
+        char *log = read_text(s->log);
+        for (const char *p = log; (p = strstr(p, "event=http_listen")) != NULL; p++) {
+            const char *q = strstr(p, "port=");
+            if (q)
+                port = atoi(q + 5);
+        }
+        free(log);
+        if (!port)
+            usleep(100 * 1000);
+    }
+    ASSERT_INT_OP(port, >, 0);
+    return port;
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *userp)
+{
+    char *buf = userp;
+    size_t have = strlen(buf), len = size * n;
+    if (have + len >= 65536)
+        len = 65536 - have - 1;
+    memcpy(buf + have, data, len);
+    buf[have + len] = '\0';
+    return size * n;
+}
+
+/* GET http://127.0.0.1:port/path: the status code, and the body into buf (64 KiB). */
+static long http_get(int port, const char *path, char *buf)
+{
+    char url[128];
+    long code = 0;
+    CURL *h = curl_easy_init();
+    ASSERT_TRUE(h != NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    buf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    ASSERT_INT_EQ(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    return code;
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 /* A prefix plus this process and call, usable in an address: it finds a test's mails. */
@@ -187,6 +237,7 @@ static void setup(setup_t *s, const char *groups, const char *extra_notifier)
              "  smtp = { url = \"%s\"; starttls = \"none\"; timeout_ms = 10000;\n"
              "           connect_timeout_ms = 2000; };\n"
              "  retry = { initial_ms = 200; max_ms = 1000; };\n"
+             "  http_listen = \"127.0.0.1:0\";\n"
              "  %s\n"
              "};\n"
              "groups = ( %s );\n",
@@ -581,6 +632,19 @@ static void test_mail_once_per_event(void)
     ASSERT_INT_EQ(mail_count(board), 1);
     ASSERT_INT_EQ(count(&s, "SELECT count(*) FROM notification_deliveries", NULL), 5);
 
+    /* The operations endpoint: alive, ready, and counting what happened. */
+    static char body[65536];
+    char line[512];
+    int port = http_port(&s);
+    ASSERT_INT_EQ(http_get(port, "/healthz", body), 200);
+    ASSERT_INT_EQ(http_get(port, "/readyz", body), 200);
+    ASSERT_INT_EQ(http_get(port, "/metrics", body), 200);
+    snprintf(line, sizeof(line), "hub_events_out_total{topic=\"%s\"} 1\n", s.notifications);
+    ASSERT_STR_CONTAINS(body, line);
+    snprintf(line, sizeof(line), "hub_events_in_total{topic=\"%s\"} 3\n", s.actions);
+    ASSERT_STR_CONTAINS(body, line);
+    ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 0\n");
+
     /* A restart reads from the offsets in PostgreSQL and sends nothing again. */
     ASSERT_INT_EQ(stop(&s, SIGTERM), 0);
     start(&s);
@@ -763,6 +827,11 @@ static void test_bad_recipient_dead_letter(void)
     ASSERT_INT_EQ(refused, 2);
     ASSERT_INT_EQ(unknown, 1);
 
+    static char body[65536];
+    ASSERT_INT_EQ(http_get(http_port(&s), "/metrics", body), 200);
+    ASSERT_STR_CONTAINS(body, "hub_dead_letters_total{class=\"delivery\"} 3\n");
+    ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 2\n");
+
     /* A duplicate of a refused event is not dead-lettered again ... */
     produce(s.notifications, &to_bad, 0);
     /* ... but a replay of the dead letter is tried again (and refused again). */
@@ -787,9 +856,8 @@ int main(void)
     atexit(restart_smtp_at_exit);
     hub_test_env("HUB_SMTP_URL");
     hub_test_env("HUB_MAILDIR");
-    /* Encode as the services will decode: through the registry when the tests have one. */
-    hub_codec_opts_t copts = {NULL, getenv("HUB_REGISTRY_URL"), 0};
-    s_codec = hub_codec_new(&copts, errstr, sizeof(errstr));
+    /* Pinned schema ids, as the services use when the configuration names no registry. */
+    s_codec = hub_codec_new(NULL, errstr, sizeof(errstr));
     if (!s_codec)
         TEST_FAIL_("%s", errstr);
     hub_test_kafka_props(&props);

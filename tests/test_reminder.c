@@ -8,6 +8,7 @@
  * briefed 91 days ago -> GROUP_NOT_BRIEFED, 90 -> nothing. Repeated scans and
  * restarts give the same event ids and no new events.
  */
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -92,6 +93,36 @@ static int scan(const setup_t *s, const char *config, const char *now)
 {
     const char *args[] = {"--config", config, "--once", "--now", now, NULL};
     return wait_exit(start(s, args), 60000);
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *userp)
+{
+    char *buf = userp;
+    size_t have = strlen(buf), len = size * n;
+    if (have + len >= 65536)
+        len = 65536 - have - 1;
+    memcpy(buf + have, data, len);
+    buf[have + len] = '\0';
+    return size * n;
+}
+
+/* GET http://127.0.0.1:port/path: the status code, and the body into buf (64 KiB). */
+static long http_get(int port, const char *path, char *buf)
+{
+    char url[128];
+    long code = 0;
+    CURL *h = curl_easy_init();
+    ASSERT_TRUE(h != NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    buf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    ASSERT_INT_EQ(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    return code;
 }
 
 /* ---- database ------------------------------------------------------------- */
@@ -362,7 +393,7 @@ static void test_boundaries_and_determinism(void)
 {
     setup_t s;
     static seen_t seen[64], again[64];
-    char a1[HUB_UUID_SIZE], a0[HUB_UUID_SIZE], adone[HUB_UUID_SIZE], want[256], name[512];
+    char a1[HUB_UUID_SIZE], a0[HUB_UUID_SIZE], adone[HUB_UUID_SIZE], want[512], name[512];
     const char *cfg;
 
     setup(&s);
@@ -476,10 +507,24 @@ static void test_boundaries_and_determinism(void)
 
     /* As a service: reminder.now from the file, a scan a second, SIGTERM drains and exits 0. */
     cfg = config(&s, "loop.conf", hub_test_env("HUB_KAFKA_BOOTSTRAP"), NULL,
-                 "interval_seconds = 1; now = \"2026-03-04\";");
+                 "interval_seconds = 1; now = \"2026-03-04\"; http_listen = \"127.0.0.1:0\";");
     const char *loop_args[] = {"--config", cfg, NULL};
     pid_t pid = start(&s, loop_args);
     usleep(3500 * 1000);
+    /* Its operations endpoint: alive between scans, ready after a good one. */
+    static char body[65536];
+    int port = 0;
+    log = hub_read_file(s.log, NULL, NULL, 0);
+    const char *listen = strstr(log, "event=http_listen");
+    ASSERT_TRUE(listen != NULL);
+    port = atoi(strstr(listen, "port=") + 5);
+    free(log);
+    ASSERT_INT_EQ(http_get(port, "/healthz", body), 200);
+    ASSERT_INT_EQ(http_get(port, "/readyz", body), 200);
+    ASSERT_INT_EQ(http_get(port, "/metrics", body), 200);
+    snprintf(want, sizeof(want), "hub_events_out_total{topic=\"%s\"} 0\n", s.notifications);
+    ASSERT_STR_CONTAINS(body, want);
+    ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 0\n");
     kill(pid, SIGTERM);
     ASSERT_INT_EQ(wait_exit(pid, 20000), 0);
     ASSERT_INT_EQ(read_all(&s, again, 64, 16, 3), 19);
@@ -518,8 +563,8 @@ static void test_unacknowledged_scan_fails(void)
 int main(void)
 {
     char errstr[512] = "";
-    hub_codec_opts_t copts = {NULL, getenv("HUB_REGISTRY_URL"), 0};
-    s_codec = hub_codec_new(&copts, errstr, sizeof(errstr));
+    /* Pinned schema ids, as the services use when the configuration names no registry. */
+    s_codec = hub_codec_new(NULL, errstr, sizeof(errstr));
     if (!s_codec)
         TEST_FAIL_("%s", errstr);
     RUN_TEST(test_boundaries_and_determinism);
