@@ -1,5 +1,6 @@
 /* test_groups.c: named groups: the embedded defaults, a file's groups, and every error with
  * file:line. */
+#include <libconfig.h>
 #include <stdlib.h>
 
 #include "hub/common.h"
@@ -226,6 +227,38 @@ static void test_shared_config_file(void)
     ASSERT_INT_EQ(groups.n, 0);
 }
 
+/* config/hub.conf writes the defaults out for operators to edit; the two must not drift. */
+static void test_shipped_config_matches_defaults(void)
+{
+    char path[1024], errstr[512] = "";
+    config_t cfg;
+    hub_groups_t shipped = {0}, defaults = {0};
+
+    snprintf(path, sizeof(path), "%s/config/hub.conf", hub_data_dir());
+    config_init(&cfg);
+    if (!config_read_file(&cfg, path))
+        TEST_FAIL_("%s:%d: %s", path, config_error_line(&cfg), config_error_text(&cfg));
+    const config_setting_t *s = config_lookup(&cfg, "groups");
+    ASSERT_TRUE(s != NULL);
+    ASSERT_OK(hub_groups_parse(s, &shipped, errstr, sizeof(errstr)), errstr);
+    config_destroy(&cfg);
+    ASSERT_OK(hub_groups_load_defaults(&defaults, errstr, sizeof(errstr)), errstr);
+
+    ASSERT_INT_EQ(shipped.n, defaults.n);
+    for (size_t i = 0; i < defaults.n; i++) {
+        const hub_group_t *d = &defaults.items[i], *g = &shipped.items[i];
+        ASSERT_STR_EQ(g->id, d->id);
+        ASSERT_STR_EQ(g->name, d->name);
+        ASSERT_INT_EQ(g->nemails, d->nemails);
+        for (size_t e = 0; e < d->nemails; e++)
+            ASSERT_STR_EQ(g->emails[e], d->emails[e]);
+        ASSERT_INT_EQ(g->reminders, d->reminders);
+        ASSERT_INT_EQ(g->local_authority, d->local_authority);
+    }
+    hub_groups_free(&shipped);
+    hub_groups_free(&defaults);
+}
+
 int main(void)
 {
     RUN_TEST(test_defaults);
@@ -233,6 +266,7 @@ int main(void)
     RUN_TEST(test_errors_name_file_and_line);
     RUN_TEST(test_address_shapes);
     RUN_TEST(test_shared_config_file);
+    RUN_TEST(test_shipped_config_matches_defaults);
     hub_cfg_free(table, HUB_ARRAY_LEN(table));
     return 0;
 }
