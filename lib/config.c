@@ -433,8 +433,20 @@ static int load_item(config_t *cfg, const hub_cfg_item_t *it, const char *file, 
             if (config_setting_type(s) != CONFIG_TYPE_BOOL)
                 return cfg_error(errstr, errstr_size, s, "must be true or false", it->path);
             v = config_setting_get_bool(s);
-        } else if (it->def && parse_bool_text(it->def, &v) != 0) {
-            return hub_errf(errstr, errstr_size, HUB_ECONFIG, "bad default for '%s'", it->path);
+        } else if (it->def) {
+            /* A default may come from the environment, as string defaults do. */
+            char sub[512];
+            char *def = hub_cfg_expand(it->def, sub, sizeof(sub));
+            int err = HUB_OK;
+            if (!def)
+                err = hub_errf(errstr, errstr_size, HUB_ECONFIG, "default of '%s': %s", it->path,
+                               sub);
+            else if (parse_bool_text(def, &v) != 0)
+                err = hub_errf(errstr, errstr_size, HUB_ECONFIG,
+                               "default of '%s' must be true or false (is '%s')", it->path, def);
+            free(def);
+            if (err)
+                return err;
         }
         *(int *)it->var = v;
         return HUB_OK;

@@ -61,6 +61,55 @@ static void test_values_and_passthrough(void)
     ASSERT_STR_EQ(hub_props_get(&s_props, "sasl.password"), "from-env");
 }
 
+/*
+ * Defaults and secret file paths take ${VAR} too: a boolean default from the
+ * environment (HUB_HTTP_ALLOW_REMOTE), a password_file under systemd's
+ * ${CREDENTIALS_DIRECTORY}.
+ */
+static void test_environment(void)
+{
+    static int flag;
+    static char *secret;
+    static const hub_cfg_item_t env_table[] = {
+        {"flag", HUB_CFG_BOOL, &flag, 0, "${HUB_TEST_FLAG:-false}", "a flag", 0, 0, NULL, NULL},
+        {"secret", HUB_CFG_SECRET, &secret, 0, NULL, "a secret", 0, 0, NULL, NULL},
+    };
+    const char *dir = hub_test_tmpdir();
+    char errstr[512] = "";
+    char text[1024];
+
+    hub_test_write_file(dir, "credential", "from-credentials\n");
+    snprintf(text, sizeof(text), "secret_file = \"${HUB_TEST_CRED_DIR}/credential\";\n");
+    const char *path = hub_test_write_file(dir, "env.conf", text);
+    setenv("HUB_TEST_CRED_DIR", dir, 1);
+    unsetenv("HUB_TEST_FLAG");
+    ASSERT_OK(hub_cfg_load(path, env_table, HUB_ARRAY_LEN(env_table), errstr, sizeof(errstr)),
+              errstr);
+    ASSERT_INT_EQ(flag, 0);
+    ASSERT_STR_EQ(secret, "from-credentials");
+    hub_cfg_free(env_table, HUB_ARRAY_LEN(env_table));
+
+    setenv("HUB_TEST_FLAG", "true", 1);
+    ASSERT_OK(hub_cfg_load(path, env_table, HUB_ARRAY_LEN(env_table), errstr, sizeof(errstr)),
+              errstr);
+    ASSERT_INT_EQ(flag, 1);
+    hub_cfg_free(env_table, HUB_ARRAY_LEN(env_table));
+
+    setenv("HUB_TEST_FLAG", "yes", 1);
+    ASSERT_INT_EQ(hub_cfg_load(path, env_table, HUB_ARRAY_LEN(env_table), errstr, sizeof(errstr)),
+                  HUB_ECONFIG);
+    ASSERT_STR_CONTAINS(errstr, "default of 'flag' must be true or false (is 'yes')");
+    hub_cfg_free(env_table, HUB_ARRAY_LEN(env_table));
+    unsetenv("HUB_TEST_FLAG");
+
+    unsetenv("HUB_TEST_CRED_DIR");
+    ASSERT_INT_EQ(hub_cfg_load(path, env_table, HUB_ARRAY_LEN(env_table), errstr, sizeof(errstr)),
+                  HUB_ECONFIG);
+    ASSERT_STR_CONTAINS(errstr, "env.conf:1");
+    ASSERT_STR_CONTAINS(errstr, "HUB_TEST_CRED_DIR is not set");
+    hub_cfg_free(env_table, HUB_ARRAY_LEN(env_table));
+}
+
 /* Every class of bad file gives HUB_ECONFIG and a message naming file:line and the problem. */
 static void test_errors(void)
 {
@@ -103,6 +152,7 @@ int main(void)
     RUN_TEST(test_defaults);
     RUN_TEST(test_values_and_passthrough);
     RUN_TEST(test_errors);
+    RUN_TEST(test_environment);
     hub_cfg_free(table, HUB_ARRAY_LEN(table));
     return 0;
 }

@@ -48,7 +48,8 @@ typedef struct hub_http_conf_s {
  *
  *   <group>.http_listen        default "127.0.0.1:<port>" ($HUB_HTTP_LISTEN
  *                              overrides the default; "" disables)
- *   <group>.http_allow_remote  default false
+ *   <group>.http_allow_remote  default false ($HUB_HTTP_ALLOW_REMOTE overrides
+ *                              the default, e.g. in containers)
  *   <group>.http_heartbeat_ms  default 30000
  *
  * e.g. HUB_HTTP_CFG_ITEMS("planner", &conf.http, HUB_HTTP_PORT_PLANNER).
@@ -62,9 +63,10 @@ typedef struct hub_http_conf_s {
         group ".http_listen", HUB_CFG_STRING, &(conf)->listen,                                     \
         "${HUB_HTTP_LISTEN:-127.0.0.1:" HUB_HTTP_STR(port) "}",                                    \
         "host:port for /metrics, /healthz and /readyz; port 0 picks one; empty: off", 0, 0),       \
-        HUB_HTTP_CFG_ITEM_(                                                                        \
-            group ".http_allow_remote", HUB_CFG_BOOL, &(conf)->allow_remote, "false",              \
-            "allow a non-loopback http_listen (metrics reveal operational data)", 0, 0),           \
+        HUB_HTTP_CFG_ITEM_(group ".http_allow_remote", HUB_CFG_BOOL, &(conf)->allow_remote,        \
+                           "${HUB_HTTP_ALLOW_REMOTE:-false}",                                      \
+                           "allow a non-loopback http_listen (metrics reveal operational data)",   \
+                           0, 0),                                                                  \
         HUB_HTTP_CFG_ITEM_(group ".http_heartbeat_ms", HUB_CFG_INT, &(conf)->heartbeat_ms,         \
                            "30000", "/healthz fails when the loop has not run for this long", 100, \
                            3600000)
