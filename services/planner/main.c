@@ -40,7 +40,7 @@ int main(int argc, char **argv)
         {"planner.group_instance_id", HUB_CFG_STRING, &conf.group_instance_id, 0, NULL,
          "static group membership id (default: the transactional_id; \"\" for dynamic)", 0, 0, NULL,
          NULL},
-        {"planner.batch_max", HUB_CFG_INT, &conf.batch_max, 0, "5000",
+        {"planner.batch_max", HUB_CFG_INT, &conf.batch_max, 0, "10000",
          "most flags handled in one transaction", 1, 100000, NULL, NULL},
         {"planner.batch_ms", HUB_CFG_INT, &conf.batch_ms, 0, "100",
          "longest wait (ms) to fill a transaction once a flag is in hand", 1, 60000, NULL, NULL},

@@ -420,6 +420,14 @@ static int dead_letter(planner_t *p, const rd_kafka_message_t *m, int code, cons
     return err;
 }
 
+static int agency_known(const planner_t *p, const char *code)
+{
+    for (size_t i = 0; i < p->validation.nagencies; i++)
+        if (strcmp(p->validation.agencies[i], code) == 0)
+            return 1;
+    return 0;
+}
+
 /*
  * Handles one flag inside the open transaction. Bad input becomes a dead
  * letter (and 0); a non-zero return means the transaction must be aborted.
@@ -441,8 +449,11 @@ static int handle(planner_t *p, const rd_kafka_message_t *m, char *errstr, size_
                  hub_event_type_name(ev.type));
         return dead_letter(p, m, HUB_ESCHEMA, why, errstr, errstr_size);
     }
-    if ((err = hub_event_validate(&ev, &p->validation, why, sizeof(why))) != HUB_OK)
-        return dead_letter(p, m, err, why, errstr, errstr_size);
+    /* The codec validated the structure already; what it cannot know is our agencies. */
+    if (!agency_known(p, ev.source))
+        return dead_letter(p, m, HUB_EVALID,
+                           "source_agency: not one of the configured agency codes", errstr,
+                           errstr_size);
     /* The key decides the partition, and the partition decides which instance
        remembers the young person: a flag keyed otherwise could raise a twin alert. */
     if (m->key_len != strlen(ev.u.flagged.subject_key) ||

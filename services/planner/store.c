@@ -32,7 +32,11 @@ struct store_s {
     size_t nundo, capundo;
 };
 
-/* FNV-1a: subject keys are already uniform hex, but nothing forces a producer to keep them so. */
+/*
+ * FNV-1a, then a 64-bit finaliser: FNV alone leaves its low bits (which pick
+ * the slot) poorly mixed by the last characters, and nothing forces a
+ * producer's keys to differ anywhere but at the end.
+ */
 static size_t hash(const char *key)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -40,6 +44,9 @@ static size_t hash(const char *key)
         h ^= *p;
         h *= 1099511628211ULL;
     }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
     return (size_t)h;
 }
 
