@@ -1159,6 +1159,9 @@ Environment (all optional):
   HUB_KAFKA_JAVA, HUB_REGISTRY_JAVA      java binaries (registry needs Java 21+)
   HUB_KAFKA_JAVA_OPTS, HUB_REGISTRY_JAVA_OPTS   extra JVM options
   HUB_SMTP_STARTTLS=1 offer STARTTLS with a self-signed certificate (HUB_SMTP_TLS_CERT)
+  HUB_KAFKA_SECURITY=sasl_ssl  the broker on SASL_SSL with SCRAM users and the ACLs
+                      of config/acls.conf (docs/security.md); client settings per
+                      principal in $HUB_KAFKA_CLIENTS
   HUB_STOP_TIMEOUT    seconds between TERM and KILL (default 30)
 
 Exported for tests: HUB_KAFKA_BOOTSTRAP HUB_PG_CONNINFO HUB_PG_BIN HUB_REGISTRY_URL
