@@ -244,7 +244,7 @@ for name, svc in services.items():
     check("image" in svc or "build" in svc, "service %s has an image or a build" % name)
     for target, spec in depends_of(svc).items():
         cond = (spec or {}).get("condition", "service_started")
-        if not check(target in services, "%s depends on %s, which exists" % (name, target)):
+        if not check(target in services, "%s depends on %s, a service of this file" % (name, target)):
             continue
         if cond == "service_healthy":
             check("healthcheck" in services[target] and
