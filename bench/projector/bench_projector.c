@@ -157,7 +157,7 @@ static void throughput(long n)
     const char *extra = getenv("BENCH_PROJECTOR_SETTINGS");
     PGconn *c;
     double t_produce, t_first = 0, t_end;
-    long long at_first = 0, done = 0, total;
+    long long at_first = 0, done = 0, total, next_sample;
     long rss_start = -1, rss_100k = -1, rss_end;
     char dumpdir[1024], target[1024], sql[512];
 
@@ -169,6 +169,7 @@ static void throughput(long n)
            (double)total / t_produce);
 
     c = ph_connect(env.db_admin);
+    next_sample = total / 10;
     ph_start(&env);
     while (done < total) {
         usleep(20 * 1000);
@@ -181,6 +182,10 @@ static void throughput(long n)
         }
         if (rss_100k < 0 && done >= 100000)
             rss_100k = rss_kb(env.pid);
+        if (done >= next_sample) {
+            printf("  rss after %lld: %ld kB\n", done, rss_kb(env.pid));
+            next_sample += total / 10;
+        }
     }
     t_end = now_s();
     rss_end = rss_kb(env.pid);
