@@ -285,26 +285,60 @@ int hub_rules_evaluate(const hub_rules_t *r, hub_local_authority_t la, hub_date_
     return HUB_OK;
 }
 
+/* Appends len bytes of text to name (of size size) at *n; -1 when it would not fit. */
+static int append(char *name, size_t size, size_t *n, const char *text, size_t len)
+{
+    if (*n + len >= size)
+        return -1;
+    memcpy(name + *n, text, len);
+    *n += len;
+    return 0;
+}
+
 int hub_rules_alert_id(const char *subject_key, hub_local_authority_t la,
                        hub_transition_rule_t rule, hub_date_t due_date, hub_risk_set_t cats,
                        char out[HUB_UUID_SIZE])
 {
-    char name[512], date[16];
+    char name[512], date[10];
     const char *laname = hub_local_authority_name(la), *rulename = hub_transition_rule_name(rule);
-    size_t n;
+    size_t n = 0;
+    int y, m, d, err = 0;
 
     if (!subject_key || !laname || !rulename)
         return HUB_EINVAL;
-    n = (size_t)snprintf(name, sizeof(name), "%s|%s|%s|%s|", subject_key, laname, rulename,
-                         hub_date_format(due_date, date, sizeof(date)));
+    /* Built by hand: the planner derives one id per alert, and snprintf showed in its profile. */
+    hub_date_to_ymd(due_date, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return HUB_EINVAL;
+    date[0] = (char)('0' + y / 1000);
+    date[1] = (char)('0' + y / 100 % 10);
+    date[2] = (char)('0' + y / 10 % 10);
+    date[3] = (char)('0' + y % 10);
+    date[4] = '-';
+    date[5] = (char)('0' + m / 10);
+    date[6] = (char)('0' + m % 10);
+    date[7] = '-';
+    date[8] = (char)('0' + d / 10);
+    date[9] = (char)('0' + d % 10);
+    err |= append(name, sizeof(name), &n, subject_key, strlen(subject_key));
+    err |= append(name, sizeof(name), &n, "|", 1);
+    err |= append(name, sizeof(name), &n, laname, strlen(laname));
+    err |= append(name, sizeof(name), &n, "|", 1);
+    err |= append(name, sizeof(name), &n, rulename, strlen(rulename));
+    err |= append(name, sizeof(name), &n, "|", 1);
+    err |= append(name, sizeof(name), &n, date, sizeof(date));
+    err |= append(name, sizeof(name), &n, "|", 1);
     /* Categories in schema order, so the id does not depend on the order flagged. */
-    for (int c = 0; c < HUB_RISK__COUNT && n < sizeof(name); c++) {
+    for (int c = 0, first = 1; c < HUB_RISK__COUNT; c++) {
+        const char *cat = hub_risk_category_name((hub_risk_category_t)c);
         if (!(cats & HUB_RISK_BIT(c)))
             continue;
-        n += (size_t)snprintf(name + n, sizeof(name) - n, "%s%s", name[n - 1] == '|' ? "" : ",",
-                              hub_risk_category_name((hub_risk_category_t)c));
+        if (!first)
+            err |= append(name, sizeof(name), &n, ",", 1);
+        err |= append(name, sizeof(name), &n, cat, strlen(cat));
+        first = 0;
     }
-    if (n >= sizeof(name))
+    if (err)
         return HUB_EINVAL;
     return hub_uuid_v5(HUB_RULES_ALERT_NAMESPACE, name, n, out);
 }

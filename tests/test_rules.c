@@ -462,6 +462,25 @@ static void test_young_and_adult(void)
                   HUB_EINVAL);
 }
 
+static void test_alert_id_is_pinned(void)
+{
+    /* Published ids must never change: these are UUIDv5 of the documented name
+       ("subject|LA|RULE|YYYY-MM-DD|CAT,CAT") in HUB_RULES_ALERT_NAMESPACE, computed
+       independently (Python's uuid.uuid5). */
+    char id[HUB_UUID_SIZE];
+    ASSERT_OK(hub_rules_alert_id(SUBJECT, HUB_LA_LEICESTER, HUB_RULE_PLAN_AT_17Y6M, D("2026-12-15"),
+                                 CSE | CIN, id),
+              "alert_id");
+    ASSERT_STR_EQ(id, "d13f9e27-11b9-5959-84a6-bc6a373d3ba5");
+    ASSERT_OK(
+        hub_rules_alert_id(SUBJECT, HUB_LA_RUTLAND, HUB_RULE_LATE_REFERRAL, D("2025-09-13"), 0, id),
+        "alert_id");
+    ASSERT_STR_EQ(id, "b0577229-2d16-558d-a069-cc7b10b517ba");
+    ASSERT_INT_EQ(
+        hub_rules_alert_id(SUBJECT, HUB_LA__COUNT, HUB_RULE_LATE_REFERRAL, D("2025-09-13"), 0, id),
+        HUB_EINVAL);
+}
+
 static void test_state_round_trip(void)
 {
     /* The memory rebuilt from an alert decides exactly like the memory kept in RAM. */
@@ -486,6 +505,7 @@ int main(void)
     RUN_TEST(test_first_flag_and_repeats);
     RUN_TEST(test_reflag_changes);
     RUN_TEST(test_young_and_adult);
+    RUN_TEST(test_alert_id_is_pinned);
     RUN_TEST(test_state_round_trip);
     return 0;
 }
