@@ -1,26 +1,36 @@
-/* store.c: per-partition open-addressing hash maps of subject -> last alert facts, with undo. */
+/*
+ * store.c: per-partition hash maps of subject -> last alert facts, with undo.
+ *
+ * Layout for the cache: subject keys (64 hex characters) are kept as their
+ * 32 bytes, each entry fills one 64-byte line in a dense array, and the
+ * open-addressing table holds only 4-byte entry numbers. A look-up touches
+ * the small table and one entry, so a hundred thousand young people cost a
+ * few megabytes and a cache miss or two, not tens of megabytes.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hub/common.h"
 #include "store.h"
 
+#define KEY_BYTES 32
+
 typedef struct entry_s {
-    char key[HUB_SUBJECT_KEY_SIZE];
-    int used;
+    unsigned char key[KEY_BYTES];
     store_value_t v;
 } entry_t;
 
 typedef struct map_s {
-    entry_t *slots;
-    size_t cap; /* power of two, or 0 */
-    size_t n;
+    uint32_t *slots; /* entry number + 1, or 0 for empty */
+    size_t cap;      /* slots: a power of two, or 0 */
+    entry_t *entries;
+    size_t n, capentries;
     int restored;
 } map_t;
 
 typedef struct undo_s {
     int32_t partition;
-    char key[HUB_SUBJECT_KEY_SIZE];
+    unsigned char key[KEY_BYTES];
     int had;
     store_value_t prev;
 } undo_t;
@@ -32,21 +42,39 @@ struct store_s {
     size_t nundo, capundo;
 };
 
-/*
- * FNV-1a, then a 64-bit finaliser: FNV alone leaves its low bits (which pick
- * the slot) poorly mixed by the last characters, and nothing forces a
- * producer's keys to differ anywhere but at the end.
- */
-static size_t hash(const char *key)
+/* The 32 bytes of a 64-hex-character subject key; -1 when it is not one. */
+static int key_bytes(const char *hex, unsigned char out[KEY_BYTES])
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
+    for (int i = 0; i < KEY_BYTES; i++) {
+        int v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = hex[2 * i + j];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return -1;
+            v = v << 4 | d;
+        }
+        out[i] = (unsigned char)v;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
+    return hex[2 * KEY_BYTES] == '\0' ? 0 : -1;
+}
+
+/*
+ * Real subject keys are HMAC output and already uniform, but nothing forces
+ * a producer's keys to differ anywhere but at the end: mix all four words.
+ */
+static size_t hash(const unsigned char *key)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < KEY_BYTES; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, sizeof(w));
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
     return (size_t)h;
 }
 
@@ -55,12 +83,19 @@ store_t *store_new(void)
     return calloc(1, sizeof(store_t));
 }
 
+static void map_free(map_t *m)
+{
+    free(m->slots);
+    free(m->entries);
+    memset(m, 0, sizeof(*m));
+}
+
 void store_destroy(store_t *s)
 {
     if (!s)
         return;
     for (size_t i = 0; i < s->nmaps; i++)
-        free(s->maps[i].slots);
+        map_free(&s->maps[i]);
     free(s->maps);
     free(s->undo);
     free(s);
@@ -90,91 +125,109 @@ static map_t *map_make(store_t *s, int32_t partition)
     return &s->maps[partition];
 }
 
-static entry_t *lookup(const map_t *m, const char *key)
+/* The slot holding key, or the empty slot where it would go; m->cap must be non-zero. */
+static size_t probe(const map_t *m, const unsigned char *key)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = hash(key) & mask;; i = (i + 1) & mask)
+        if (!m->slots[i] || memcmp(m->entries[m->slots[i] - 1].key, key, KEY_BYTES) == 0)
+            return i;
+}
+
+static entry_t *lookup(const map_t *m, const unsigned char *key)
 {
     if (!m || !m->cap)
         return NULL;
-    for (size_t i = hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        entry_t *e = &m->slots[i];
-        if (!e->used)
-            return NULL;
-        if (strcmp(e->key, key) == 0)
-            return e;
-    }
+    size_t i = probe(m, key);
+    return m->slots[i] ? &m->entries[m->slots[i] - 1] : NULL;
 }
 
+/* Rebuilds the slot table at twice the size (keeping at most half of it in use). */
 static int grow(map_t *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    entry_t *old = m->slots, *slots = calloc(ncap, sizeof(*slots));
+    uint32_t *slots = calloc(ncap, sizeof(*slots));
     if (!slots)
         return HUB_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!old[i].used)
-            continue;
-        size_t j = hash(old[i].key) & (ncap - 1);
-        while (slots[j].used)
-            j = (j + 1) & (ncap - 1);
-        slots[j] = old[i];
-    }
-    free(old);
+    free(m->slots);
     m->slots = slots;
     m->cap = ncap;
+    for (size_t e = 0; e < m->n; e++)
+        m->slots[probe(m, m->entries[e].key)] = (uint32_t)(e + 1);
     return HUB_OK;
 }
 
-static int map_set(map_t *m, const char *key, const store_value_t *v)
+static int map_set(map_t *m, const unsigned char *key, const store_value_t *v)
 {
     entry_t *e = lookup(m, key);
     if (e) {
         e->v = *v;
         return HUB_OK;
     }
-    /* Keep the load factor under 1/2 so probe chains stay short. */
+    if (m->n >= UINT32_MAX - 1)
+        return HUB_ENOMEM;
     if ((m->n + 1) * 2 > m->cap && grow(m) != HUB_OK)
         return HUB_ENOMEM;
-    size_t i = hash(key) & (m->cap - 1);
-    while (m->slots[i].used)
-        i = (i + 1) & (m->cap - 1);
-    hub_strlcpy(m->slots[i].key, key, sizeof(m->slots[i].key));
-    m->slots[i].used = 1;
-    m->slots[i].v = *v;
-    m->n++;
+    if (m->n == m->capentries) {
+        size_t ncap = m->capentries ? m->capentries * 2 : 512;
+        entry_t *entries = realloc(m->entries, ncap * sizeof(*entries));
+        if (!entries)
+            return HUB_ENOMEM;
+        m->entries = entries;
+        m->capentries = ncap;
+    }
+    memcpy(m->entries[m->n].key, key, KEY_BYTES);
+    m->entries[m->n].v = *v;
+    m->slots[probe(m, key)] = (uint32_t)(++m->n);
     return HUB_OK;
 }
 
-/* Linear-probing delete by backward shift, so no tombstones accumulate. */
-static void map_remove(map_t *m, const char *key)
+/*
+ * Removes key: its slot by backward shift (no tombstones), its entry by
+ * moving the last entry into its place.
+ */
+static void map_remove(map_t *m, const unsigned char *key)
 {
-    entry_t *e = lookup(m, key);
-    if (!e)
+    if (!m || !m->cap)
         return;
-    size_t i = (size_t)(e - m->slots), mask = m->cap - 1;
-    m->slots[i].used = 0;
-    m->n--;
-    for (size_t j = (i + 1) & mask; m->slots[j].used; j = (j + 1) & mask) {
-        size_t home = hash(m->slots[j].key) & mask;
+    size_t mask = m->cap - 1, i = probe(m, key);
+    uint32_t gone = m->slots[i];
+    if (!gone)
+        return;
+    m->slots[i] = 0;
+    for (size_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
+        size_t home = hash(m->entries[m->slots[j] - 1].key) & mask;
         /* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (stays)
             continue;
         m->slots[i] = m->slots[j];
-        m->slots[j].used = 0;
+        m->slots[j] = 0;
         i = j;
     }
+    if (gone != m->n) {
+        m->entries[gone - 1] = m->entries[m->n - 1];
+        m->slots[probe(m, m->entries[gone - 1].key)] = gone;
+    }
+    m->n--;
 }
 
 const store_value_t *store_get(const store_t *s, int32_t partition, const char *subject)
 {
-    entry_t *e = lookup(map_for(s, partition), subject);
+    unsigned char key[KEY_BYTES];
+    entry_t *e;
+    if (key_bytes(subject, key) != 0)
+        return NULL;
+    e = lookup(map_for(s, partition), key);
     return e ? &e->v : NULL;
 }
 
 int store_put(store_t *s, int32_t partition, const char *subject, const store_value_t *v,
               int undoable)
 {
+    unsigned char key[KEY_BYTES];
     map_t *m;
-    if (strlen(subject) >= HUB_SUBJECT_KEY_SIZE)
+    if (key_bytes(subject, key) != 0)
         return HUB_EINVAL;
     if (!(m = map_make(s, partition)))
         return partition < 0 ? HUB_EINVAL : HUB_ENOMEM;
@@ -188,18 +241,18 @@ int store_put(store_t *s, int32_t partition, const char *subject, const store_va
             s->capundo = ncap;
         }
         undo_t *u = &s->undo[s->nundo];
-        const entry_t *e = lookup(m, subject);
+        const entry_t *e = lookup(m, key);
         u->partition = partition;
-        hub_strlcpy(u->key, subject, sizeof(u->key));
+        memcpy(u->key, key, KEY_BYTES);
         u->had = e != NULL;
         if (e)
             u->prev = e->v;
-        if (map_set(m, subject, v) != HUB_OK)
+        if (map_set(m, key, v) != HUB_OK)
             return HUB_ENOMEM;
         s->nundo++;
         return HUB_OK;
     }
-    return map_set(m, subject, v);
+    return map_set(m, key, v);
 }
 
 void store_commit(store_t *s)
@@ -215,7 +268,7 @@ void store_rollback(store_t *s)
         if (!m)
             continue;
         if (u->had)
-            map_set(m, u->key, &u->prev); /* the slot exists, so this cannot fail */
+            map_set(m, u->key, &u->prev); /* the entry exists, so this cannot fail */
         else
             map_remove(m, u->key);
     }
@@ -226,8 +279,7 @@ void store_drop_partition(store_t *s, int32_t partition)
     map_t *m = map_for(s, partition);
     if (!m)
         return;
-    free(m->slots);
-    memset(m, 0, sizeof(*m));
+    map_free(m);
     /* Undo entries for a dropped partition would resurrect forgotten state. */
     size_t keep = 0;
     for (size_t i = 0; i < s->nundo; i++)

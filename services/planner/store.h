@@ -33,9 +33,10 @@ void store_destroy(store_t *s);
 const store_value_t *store_get(const store_t *s, int32_t partition, const char *subject);
 
 /*
- * store_put: sets the state of subject in partition. When undoable, the
- * previous value is logged so store_rollback() can restore it. 0 or
- * HUB_ENOMEM / HUB_EINVAL (negative partition, over-long subject).
+ * store_put: sets the state of subject (64 lower-case hex characters, as
+ * the codec guarantees) in partition. When undoable, the previous value is
+ * logged so store_rollback() can restore it. 0 or HUB_ENOMEM / HUB_EINVAL
+ * (negative partition, malformed subject).
  */
 int store_put(store_t *s, int32_t partition, const char *subject, const store_value_t *v,
               int undoable);
