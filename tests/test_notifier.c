@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -34,12 +36,16 @@ typedef struct setup_s {
     char conninfo[1024]; /* superuser, for checks */
     char config[1024];
     char log[1024];
+    char dir[512];
+    char group[128];   /* Kafka consumer group, the same across configurations */
+    char groups[4096]; /* the groups' configuration text */
     pid_t pid;
 } setup_t;
 
 static hub_codec_t *s_codec;
 static hub_producer_t *s_producer;
 static int s_smtp_stopped;
+static const char *s_maildir; /* a test's own SMTP server's Maildir; NULL: the shared one */
 
 /* ---- processes ------------------------------------------------------------ */
 
@@ -204,10 +210,43 @@ static long long count(const setup_t *s, const char *sql, const char *param)
     return n;
 }
 
-/* groups: the configuration text of the groups (each test makes its own addresses). */
-static void setup(setup_t *s, const char *groups, const char *extra_notifier)
+/*
+ * Writes a configuration for this setup into its directory as name; smtp is
+ * the `smtp = { ... };` text (NULL: the shared test server, no TLS). Returns
+ * the path (also kept in s->config).
+ */
+static const char *write_config(setup_t *s, const char *name, const char *smtp)
 {
-    char errstr[512] = "", dir[512], migrations[1024], text[8192];
+    char text[8192], smtp_default[512];
+    snprintf(smtp_default, sizeof(smtp_default),
+             "smtp = { url = \"%s\"; starttls = \"none\"; timeout_ms = 10000;\n"
+             "           connect_timeout_ms = 2000; };",
+             hub_test_env("HUB_SMTP_URL"));
+    snprintf(text, sizeof(text),
+             /* A killed member's partitions move on after 6 s, not the default 45 s. */
+             "kafka = { bootstrap_servers = \"%s\"; session_timeout_ms = 6000;\n"
+             "          heartbeat_interval_ms = 1000; };\n"
+             "postgres = { conninfo = \"%s user=hub_notifier password=" NOTIFIER_PASSWORD "\"; };\n"
+             "topics = { group_notifications = \"%s\"; meeting_actions = \"%s\";\n"
+             "           dead_letters = \"%s\"; };\n"
+             "log = { level = \"info\"; };\n"
+             "notifier = {\n"
+             "  consumer_group = \"%s\";\n"
+             "  %s\n"
+             "  retry = { initial_ms = 200; max_ms = 1000; };\n"
+             "  http_listen = \"127.0.0.1:0\";\n"
+             "};\n"
+             "groups = ( %s );\n",
+             hub_test_env("HUB_KAFKA_BOOTSTRAP"), s->conninfo, s->notifications, s->actions, s->dlq,
+             s->group, smtp ? smtp : smtp_default, s->groups);
+    snprintf(s->config, sizeof(s->config), "%s", hub_test_write_file(s->dir, name, text));
+    return s->config;
+}
+
+/* groups: the configuration text of the groups (each test makes its own addresses). */
+static void setup(setup_t *s, const char *groups)
+{
+    char errstr[512] = "", migrations[1024];
     int applied = 0;
 
     memset(s, 0, sizeof(*s));
@@ -222,29 +261,11 @@ static void setup(setup_t *s, const char *groups, const char *extra_notifier)
     exec_ok(c, "ALTER ROLE hub_notifier WITH LOGIN PASSWORD '" NOTIFIER_PASSWORD "'");
     PQfinish(c);
 
-    hub_strlcpy(dir, hub_test_tmpdir(), sizeof(dir));
-    snprintf(s->log, sizeof(s->log), "%s/notifier.log", dir);
-    snprintf(text, sizeof(text),
-             /* A killed member's partitions move on after 6 s, not the default 45 s. */
-             "kafka = { bootstrap_servers = \"%s\"; session_timeout_ms = 6000;\n"
-             "          heartbeat_interval_ms = 1000; };\n"
-             "postgres = { conninfo = \"%s user=hub_notifier password=" NOTIFIER_PASSWORD "\"; };\n"
-             "topics = { group_notifications = \"%s\"; meeting_actions = \"%s\";\n"
-             "           dead_letters = \"%s\"; };\n"
-             "log = { level = \"info\"; };\n"
-             "notifier = {\n"
-             "  consumer_group = \"notifier-%s\";\n"
-             "  smtp = { url = \"%s\"; starttls = \"none\"; timeout_ms = 10000;\n"
-             "           connect_timeout_ms = 2000; };\n"
-             "  retry = { initial_ms = 200; max_ms = 1000; };\n"
-             "  http_listen = \"127.0.0.1:0\";\n"
-             "  %s\n"
-             "};\n"
-             "groups = ( %s );\n",
-             hub_test_env("HUB_KAFKA_BOOTSTRAP"), s->conninfo, s->notifications, s->actions, s->dlq,
-             hub_test_unique(), hub_test_env("HUB_SMTP_URL"), extra_notifier ? extra_notifier : "",
-             groups);
-    snprintf(s->config, sizeof(s->config), "%s", hub_test_write_file(dir, "hub.conf", text));
+    hub_strlcpy(s->dir, hub_test_tmpdir(), sizeof(s->dir));
+    snprintf(s->log, sizeof(s->log), "%s/notifier.log", s->dir);
+    snprintf(s->group, sizeof(s->group), "notifier-%s", hub_test_unique());
+    snprintf(s->groups, sizeof(s->groups), "%s", groups);
+    write_config(s, "hub.conf", NULL);
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -364,7 +385,8 @@ static void mails_find(const char *needle, mails_t *out)
     memset(out, 0, sizeof(*out));
     for (size_t d = 0; d < 2; d++) {
         char dir[1024];
-        snprintf(dir, sizeof(dir), "%s/%s", hub_test_env("HUB_MAILDIR"), sub[d]);
+        snprintf(dir, sizeof(dir), "%s/%s", s_maildir ? s_maildir : hub_test_env("HUB_MAILDIR"),
+                 sub[d]);
         DIR *dh = opendir(dir);
         ASSERT_TRUE(dh != NULL);
         for (struct dirent *e; (e = readdir(dh)) != NULL;) {
@@ -516,7 +538,7 @@ static void test_mail_once_per_event(void)
              "{ id = \"board\"; name = \"City Transitions Board\"; emails = [ \"%s\" ]; },\n"
              "{ id = \"quiet\"; name = \"Quiet Group\"; emails = [ \"%s\" ]; }",
              addr, board, quiet);
-    setup(&s, groups, NULL);
+    setup(&s, groups);
 
     reminder(&due, "shire-asc", HUB_REMINDER_PLAN_DUE_SOON, 1, "2026-03-31", "2026-03-03");
     memset(&action, 0, sizeof(action));
@@ -684,7 +706,7 @@ static void test_sigkill_mid_stream(void)
                                  "%s{ id = \"many-%d\"; name = \"Many %d\"; emails = [ \"%s\" ]; }",
                                  g ? ",\n" : "", g, g, addr[g]);
     }
-    setup(&s, groups, NULL);
+    setup(&s, groups);
     for (int i = 0; i < N; i++) {
         char gid[16];
         snprintf(gid, sizeof(gid), "many-%d", i % GROUPS);
@@ -742,7 +764,7 @@ static void test_smtp_down_then_up(void)
     snprintf(addr, sizeof(addr), "later-%s@example.org", token);
     snprintf(groups, sizeof(groups),
              "{ id = \"later\"; name = \"Later Group\"; emails = [ \"%s\" ]; }", addr);
-    setup(&s, groups, NULL);
+    setup(&s, groups);
     reminder(&ev, "later", HUB_REMINDER_PLAN_DUE_SOON, 7, "2026-03-10", "2026-03-03");
 
     s_smtp_stopped = 1;
@@ -792,7 +814,7 @@ static void test_bad_recipient_dead_letter(void)
              "{ id = \"mixed\"; name = \"Mixed\"; emails = [ \"%s\", \"%s\" ]; },\n"
              "{ id = \"good\"; name = \"Good\"; emails = [ \"%s\" ]; }",
              bad, mixed_bad, mixed_ok, good);
-    setup(&s, groups, NULL);
+    setup(&s, groups);
     reminder(&to_bad, "bad", HUB_REMINDER_PLAN_OVERDUE, 11, "2026-03-01", "2026-03-03");
     reminder(&to_mixed, "mixed", HUB_REMINDER_PLAN_OVERDUE, 12, "2026-03-01", "2026-03-03");
     reminder(&to_good, "good", HUB_REMINDER_PLAN_OVERDUE, 13, "2026-03-01", "2026-03-03");
@@ -858,6 +880,114 @@ static void test_bad_recipient_dead_letter(void)
     assert_log_clean(&s, secrets, HUB_ARRAY_LEN(secrets));
 }
 
+/* Starts a second real SMTP server (the same aiosmtpd script) offering STARTTLS. */
+static pid_t start_tls_smtp(const char *dir, int *port)
+{
+    char cmd[4096], ready[600], maildir[600], cert[600], key[600], sport[16], log[600];
+    struct sockaddr_in a = {0};
+    socklen_t alen = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    snprintf(cert, sizeof(cert), "%s/tls.crt", dir);
+    snprintf(key, sizeof(key), "%s/tls.key", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        TEST_FAIL_("openssl could not make a test certificate");
+    /* A free port: bound by the kernel, released for the server a moment later. */
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_TRUE(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    ASSERT_TRUE(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    *port = ntohs(a.sin_port);
+    close(fd);
+    snprintf(sport, sizeof(sport), "%d", *port);
+    snprintf(ready, sizeof(ready), "%s/ready", dir);
+    snprintf(maildir, sizeof(maildir), "%s/mail", dir);
+    snprintf(log, sizeof(log), "%s/smtp.log", dir);
+    snprintf(cmd, sizeof(cmd), "%s/scripts/infra/smtp_server.py", hub_data_dir());
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        int out = open("/dev/null", O_WRONLY);
+        dup2(out, 1);
+        dup2(out, 2);
+        execl("/usr/bin/python3", "python3", cmd, "--host", "127.0.0.1", "--port", sport,
+              "--maildir", maildir, "--log", log, "--ready-file", ready, "--tls-cert", cert,
+              "--tls-key", key, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && access(ready, F_OK) != 0; i++)
+        usleep(100 * 1000);
+    if (access(ready, F_OK) != 0)
+        TEST_FAIL_("the STARTTLS SMTP server did not start (log: %s)", log);
+    return pid;
+}
+
+/* STARTTLS required: refused without the CA (retried, not dead-lettered), delivered with it. */
+static void test_starttls_required(void)
+{
+    setup_t s;
+    char groups[512], addr[256], token[64], smtp[1024], maildir[1024];
+    hub_event_t ev;
+    int port = 0;
+
+    make_token(token, sizeof(token), "t");
+    snprintf(addr, sizeof(addr), "tls-%s@example.org", token);
+    snprintf(groups, sizeof(groups), "{ id = \"tls\"; name = \"TLS Group\"; emails = [ \"%s\" ]; }",
+             addr);
+    setup(&s, groups);
+    pid_t smtp_pid = start_tls_smtp(s.dir, &port);
+    snprintf(maildir, sizeof(maildir), "%s/mail", s.dir);
+    s_maildir = maildir;
+
+    reminder(&ev, "tls", HUB_REMINDER_PLAN_DUE_SOON, 21, "2026-03-20", "2026-03-03");
+    produce(s.notifications, &ev, 0);
+    flush();
+
+    /* The server's certificate is not trusted: every attempt fails before any mail. */
+    snprintf(smtp, sizeof(smtp),
+             "smtp = { url = \"smtp://127.0.0.1:%d\"; starttls = \"required\";"
+             " connect_timeout_ms = 2000; timeout_ms = 10000; };",
+             port);
+    write_config(&s, "untrusted.conf", smtp);
+    start(&s);
+    int64_t end = hub_monotonic_ms() + 20000;
+    int retries = 0;
+    while (retries < 2 && hub_monotonic_ms() < end) {
+        usleep(200 * 1000);
+        char *log = read_text(s.log);
+        retries = 0;
+        for (const char *p = log; (p = strstr(p, "event=delivery_retry")) != NULL; p++)
+            retries++;
+        free(log);
+    }
+    ASSERT_INT_OP(retries, >=, 2);
+    ASSERT_INT_EQ(stop(&s, SIGTERM), 0);
+    ASSERT_INT_EQ(mail_count(addr), 0);
+    ASSERT_INT_EQ(count(&s, "SELECT count(*) FROM notification_deliveries", NULL), 0);
+
+    /* Trusting the test CA: delivered once, over TLS. */
+    snprintf(smtp, sizeof(smtp),
+             "smtp = { url = \"smtp://127.0.0.1:%d\"; starttls = \"required\";"
+             " ca_file = \"%s/tls.crt\"; connect_timeout_ms = 2000; timeout_ms = 10000; };",
+             port, s.dir);
+    write_config(&s, "trusted.conf", smtp);
+    start(&s);
+    ASSERT_INT_EQ(wait_mails(addr, 1, 30000), 1);
+    wait_ledger(&s, ev.event_id, "DELIVERED");
+    ASSERT_INT_EQ(stop(&s, SIGTERM), 0);
+    ASSERT_INT_EQ(mail_count(addr), 1);
+    static record_t dead[1];
+    ASSERT_INT_EQ(consume(s.dlq, dead, 1, 1000), 0);
+
+    s_maildir = NULL;
+    kill(smtp_pid, SIGTERM);
+    waitpid(smtp_pid, NULL, 0);
+}
+
 int main(void)
 {
     char errstr[512] = "";
@@ -879,6 +1009,7 @@ int main(void)
     RUN_TEST(test_mail_once_per_event);
     RUN_TEST(test_bad_recipient_dead_letter);
     RUN_TEST(test_smtp_down_then_up);
+    RUN_TEST(test_starttls_required);
     RUN_TEST(test_sigkill_mid_stream);
 
     hub_producer_destroy(s_producer);

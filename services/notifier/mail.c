@@ -506,7 +506,7 @@ struct notifier_smtp_s {
     void *progress_opaque;
     char errbuf[CURL_ERROR_SIZE];
     /* What the conversation last did, for telling a bad recipient from a bad server. */
-    char last_verb[8];
+    char last_verb[16];
     char last_reply[160];
     int quitting;
     /* The message being uploaded. */
