@@ -411,6 +411,10 @@ static void test_boundaries_and_determinism(void)
     action(&s, a1, "board-90", day(AS_OF, -1), NULL);
     action(&s, a0, "board-90", AS_OF, NULL);
     action(&s, adone, "board-90", day(AS_OF, -10), day(AS_OF, -2));
+    /* A malformed row (no owner group) is skipped without holding up the rest. */
+    char abad[HUB_UUID_SIZE];
+    hub_uuid_v4(abad);
+    action(&s, abad, "", day(AS_OF, -3), NULL);
     briefed(&s, "board-90", day(AS_OF, -90));
     briefed(&s, "board-91", day(AS_OF, -91));
 
@@ -462,6 +466,9 @@ static void test_boundaries_and_determinism(void)
     expect_id(seen, n, "ReminderDue GROUP_NOT_BRIEFED board-never - - " AS_OF,
               "ReminderDue|GROUP_NOT_BRIEFED|board-never|never");
     ASSERT_INT_EQ(count(&s, "SELECT count(*) FROM reminder_emitted"), 7);
+    char *skipped = hub_read_file(s.log, NULL, NULL, 0);
+    ASSERT_STR_CONTAINS(skipped, "event=reminder_skipped");
+    free(skipped);
 
     /* The same day again, in a new process: nothing new reaches the topics. */
     ASSERT_INT_EQ(scan(&s, cfg, AS_OF), 0);

@@ -153,16 +153,29 @@ static int flush_alive(reminder_t *r, char *errstr, size_t errstr_size)
 static int produce_batch(reminder_t *r, char *errstr, size_t errstr_size)
 {
     hub_producer_reset_failures(r->producer);
-    for (size_t i = 0; i < r->batch.n; i++) {
-        const hub_event_t *ev = &r->batch.items[i].ev;
+    for (size_t i = 0; i < r->batch.n;) {
+        const reminder_item_t *it = &r->batch.items[i];
+        const hub_event_t *ev = &it->ev;
         const char *topic = hub_service_topic(&r->svc, hub_event_topic_setting(ev->type));
         const char *key = hub_event_key(ev);
         int err = hub_codec_encode(r->codec, ev, &r->buf, errstr, errstr_size);
+        if (err == HUB_EVALID) {
+            /*
+             * One bad row (say, a malformed owner group id) must not stop
+             * every other reminder; it is left out, unrecorded, and named
+             * again by the next scan until the row is fixed.
+             */
+            hub_log_warn("event=reminder_skipped event_id=%s kind=%s reason=\"%s\"", ev->event_id,
+                         it->kind, errstr);
+            r->batch.items[i] = r->batch.items[--r->batch.n];
+            continue;
+        }
         if (!err)
             err = hub_producer_send(r->producer, topic, RD_KAFKA_PARTITION_UA, key, strlen(key),
                                     r->buf.data, r->buf.len, NULL, errstr, errstr_size);
         if (err)
             return err;
+        i++;
     }
     int err = flush_alive(r, errstr, errstr_size);
     hub_counter_add(r->m_failures, (uint64_t)hub_producer_failures(r->producer));
