@@ -597,6 +597,158 @@ static double run_staging(PGconn *c, flag_row_t *rows, long n, int batch)
     return now_s() - t0;
 }
 
+/* (c) the inserts set-based from arrays, the upserts per event: two round trips a batch. */
+static const char arrays_log_sql[] =
+    "INSERT INTO hub_event_log (event_id, event_type, topic, partition, kafka_offset,"
+    " occurred_at, event) SELECT e, 'YoungPersonFlagged', 'bench', 0, o, a, j"
+    " FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::jsonb[]) AS u (e, o, a, j)"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id";
+static const char arrays_flags_sql[] =
+    "INSERT INTO young_person_flags (event_id, subject_key, source_agency, local_authority,"
+    " flagged_on, risk_categories, occurred_at)"
+    " SELECT e, k, g, l, f, r::text[], a FROM unnest($1::uuid[], $2::text[], $3::text[],"
+    " $4::text[], $5::date[], $6::text[], $7::timestamptz[]) AS u (e, k, g, l, f, r, a)";
+static const char arrays_people_sql[] =
+    "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
+    " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
+    " last_flag_event_id) VALUES ($1::text, $2::text, $3::date, $4::text[], ARRAY[$5::text],"
+    " $6::date, $6::date, $7::timestamptz, $8::uuid)"
+    " ON CONFLICT (subject_key) DO UPDATE SET"
+    " risk_categories = CASE WHEN EXCLUDED.risk_categories <@ t.risk_categories"
+    "  THEN t.risk_categories ELSE hub_text_union(t.risk_categories, EXCLUDED.risk_categories) END,"
+    " agencies = CASE WHEN EXCLUDED.agencies <@ t.agencies"
+    "  THEN t.agencies ELSE hub_text_union(t.agencies, EXCLUDED.agencies) END,"
+    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
+    " last_flagged_on = GREATEST(t.last_flagged_on, EXCLUDED.last_flagged_on),"
+    " local_authority = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.local_authority"
+    "  ELSE t.local_authority END,"
+    " date_of_birth = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.date_of_birth"
+    "  ELSE t.date_of_birth END,"
+    " last_flag_event_id = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.last_flag_event_id"
+    "  ELSE t.last_flag_event_id END,"
+    " last_flag_at = GREATEST(t.last_flag_at, EXCLUDED.last_flag_at), updated_at = now()";
+
+/* Appends s as one element of a text[] literal (always quoted). */
+static size_t array_elem(char *out, const char *s, int first)
+{
+    size_t n = 0;
+    if (!first)
+        out[n++] = ',';
+    out[n++] = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    return n;
+}
+
+static double run_arrays(PGconn *c, flag_row_t *rows, long n, int batch)
+{
+    const char *names[3] = {"alog", "aflags", "apeople"};
+    const char *sqls[3] = {arrays_log_sql, arrays_flags_sql, arrays_people_sql};
+    char *arr[7];
+    for (int i = 0; i < 3; i++) {
+        PGresult *res = PQprepare(c, names[i], sqls[i], 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            TEST_FAIL_("prepare: %s", PQerrorMessage(c));
+        PQclear(res);
+    }
+    for (int i = 0; i < 7; i++)
+        arr[i] = malloc((size_t)batch * 1200 + 16);
+    double t0 = now_s();
+    for (long b = 0; b < n; b += batch) {
+        long end = b + batch < n ? b + batch : n;
+        size_t len[7] = {0};
+        PGresult *res;
+        for (int i = 0; i < 7; i++)
+            arr[i][len[i]++] = '{';
+        for (long i = b; i < end; i++) {
+            flag_row_t *r = &rows[i];
+            int first = i == b;
+            len[0] += array_elem(arr[0] + len[0], r->id, first);
+            len[1] += array_elem(arr[1] + len[1], r->offset, first);
+            len[2] += array_elem(arr[2] + len[2], r->at, first);
+            len[3] += array_elem(arr[3] + len[3], r->json, first);
+        }
+        for (int i = 0; i < 4; i++) {
+            arr[i][len[i]++] = '}';
+            arr[i][len[i]] = '\0';
+        }
+        /* Round 1: the event log, learning which events are new. */
+        PQenterPipelineMode(c);
+        PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+        const char *v1[4] = {arr[0], arr[1], arr[2], arr[3]};
+        PQsendQueryPrepared(c, "alog", 4, v1, NULL, NULL, 0);
+        PQpipelineSync(c);
+        char *fresh = calloc((size_t)(end - b), 1);
+        for (int k = 0; k < 2; k++)
+            while ((res = PQgetResult(c)) != NULL) {
+                if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+                    TEST_FAIL_("arrays: %s", PQresultErrorMessage(res));
+                /* RETURNING ids come back in insertion order of distinct rows: match by id. */
+                for (int r = 0; k == 1 && r < PQntuples(res); r++)
+                    for (long i = b; i < end; i++)
+                        if (!fresh[i - b] && strcmp(rows[i].id, PQgetvalue(res, r, 0)) == 0) {
+                            fresh[i - b] = 1;
+                            break;
+                        }
+                PQclear(res);
+            }
+        PQclear(PQgetResult(c)); /* sync */
+        /* Round 2: the new events' rows and state, and COMMIT. */
+        for (int i = 0; i < 7; i++)
+            len[i] = 0, arr[i][len[i]++] = '{';
+        int nf = 0;
+        for (long i = b; i < end; i++) {
+            flag_row_t *r = &rows[i];
+            if (!fresh[i - b])
+                continue;
+            const char *f[7] = {r->id, r->key, r->agency, r->la, r->on, r->risks, r->at};
+            for (int j = 0; j < 7; j++)
+                len[j] += array_elem(arr[j] + len[j], f[j], nf == 0);
+            nf++;
+        }
+        for (int i = 0; i < 7; i++) {
+            arr[i][len[i]++] = '}';
+            arr[i][len[i]] = '\0';
+        }
+        long cmds = 0;
+        if (nf) {
+            const char *v2[7] = {arr[0], arr[1], arr[2], arr[3], arr[4], arr[5], arr[6]};
+            PQsendQueryPrepared(c, "aflags", 7, v2, NULL, NULL, 0);
+            cmds++;
+        }
+        for (long i = b; i < end; i++) {
+            flag_row_t *r = &rows[i];
+            if (!fresh[i - b])
+                continue;
+            const char *v3[8] = {r->key, r->la, r->dob, r->risks, r->agency, r->on, r->at, r->id};
+            PQsendQueryPrepared(c, "apeople", 8, v3, NULL, NULL, 0);
+            cmds++;
+        }
+        PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+        cmds++;
+        PQpipelineSync(c);
+        for (long k = 0; k < cmds; k++)
+            while ((res = PQgetResult(c)) != NULL) {
+                if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+                    TEST_FAIL_("arrays: %s", PQresultErrorMessage(res));
+                PQclear(res);
+            }
+        PQclear(PQgetResult(c));
+        PQexitPipelineMode(c);
+        free(fresh);
+    }
+    for (int i = 0; i < 7; i++)
+        free(arr[i]);
+    return now_s() - t0;
+}
+
 static void apply_modes(long n)
 {
     flag_row_t *rows = make_flags(n);
@@ -606,14 +758,18 @@ static void apply_modes(long n)
                     " FROM young_people";
     /* The machine is shared: alternate the modes and keep each one's best of three. */
     for (int batch = 500; batch <= 2000; batch *= 4) {
-        double best_a = 1e9, best_b = 1e9;
+        double best_a = 1e9, best_b = 1e9, best_c = 1e9;
         int same = 1;
         for (int round = 0; round < 3; round++) {
-            PGconn *a = fresh_db("modea"), *b = fresh_db("modeb");
+            PGconn *a = fresh_db("modea"), *b = fresh_db("modeb"), *cc = fresh_db("modec");
             double ta = run_pipeline(a, rows, n, batch);
             double tb = run_staging(b, rows, n, batch);
-            char *ha = ph_rows(a, q), *hb = ph_rows(b, q);
-            same = same && strcmp(ha, hb) == 0;
+            double tc = run_arrays(cc, rows, n, batch);
+            char *ha = ph_rows(a, q), *hb = ph_rows(b, q), *hc = ph_rows(cc, q);
+            same = same && strcmp(ha, hb) == 0 && strcmp(ha, hc) == 0;
+            best_c = tc < best_c ? tc : best_c;
+            free(hc);
+            PQfinish(cc);
             best_a = ta < best_a ? ta : best_a;
             best_b = tb < best_b ? tb : best_b;
             free(ha);
@@ -622,8 +778,10 @@ static void apply_modes(long n)
             PQfinish(b);
         }
         printf("apply %ld YoungPersonFlagged, batches of %d (best of 3): pipeline %.0f events/s,"
-               " COPY staging %.0f events/s, same young_people: %s\n",
-               n, batch, (double)n / best_a, (double)n / best_b, same ? "yes" : "NO");
+               " COPY staging %.0f events/s, array inserts + pipelined upserts %.0f events/s,"
+               " same young_people: %s\n",
+               n, batch, (double)n / best_a, (double)n / best_b, (double)n / best_c,
+               same ? "yes" : "NO");
     }
     for (long i = 0; i < n; i++)
         free(rows[i].json);
