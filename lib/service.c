@@ -87,7 +87,9 @@ static size_t common_items(hub_common_conf_t *c, hub_cfg_item_t *out)
 {
     const hub_cfg_item_t items[] = {
         {"kafka", HUB_CFG_PROPS, &c->kafka, 0, NULL,
-         "librdkafka properties, passed verbatim (underscores become dots)", 0, 0, NULL, NULL},
+         "librdkafka properties, passed verbatim (underscores become dots); bootstrap.servers "
+         "defaults to $HUB_KAFKA_BOOTSTRAP or 127.0.0.1:9092",
+         0, 0, NULL, NULL},
         ITEM("postgres.conninfo", HUB_CFG_STRING, &c->pg_conninfo,
              "${HUB_PG_CONNINFO:-host=127.0.0.1 port=5432 dbname=hub}",
              "libpq connection string or URI"),
@@ -235,6 +237,15 @@ int hub_service_init(hub_service_t *svc, int argc, char **argv)
     if (hub_cfg_load(svc->config_path, svc->items, svc->nitems, errstr, sizeof(errstr)) != HUB_OK) {
         fprintf(stderr, "%s: %s\n", svc->name, errstr);
         return HUB_EXIT_USAGE;
+    }
+    /* The embedded default (and a file whose kafka group omits it) still needs a broker. */
+    if (!hub_props_get(&svc->common.kafka, "bootstrap.servers")) {
+        const char *env = getenv("HUB_KAFKA_BOOTSTRAP");
+        if (hub_props_set(&svc->common.kafka, "bootstrap.servers",
+                          env && *env ? env : "127.0.0.1:9092") != HUB_OK) {
+            fprintf(stderr, "%s: out of memory\n", svc->name);
+            return HUB_EXIT_FAILURE;
+        }
     }
     hub_log_level_t level;
     const char *lvl = log_override ? log_override : svc->common.log_level;
