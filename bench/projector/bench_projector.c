@@ -368,6 +368,20 @@ static void latency(int rate, int seconds)
            " every %dth watched): p50 %.1f ms, p99 %.1f ms, max %.1f ms; projector rss %ld kB\n",
            rate, seconds, total, LAT_SAMPLE, lat[nlat / 2] / 1000.0, lat[nlat * 99 / 100] / 1000.0,
            lat[nlat - 1] / 1000.0, rss);
+    /* The projector's part alone: produce call to the start of the committing transaction. */
+    PGconn *c = ph_connect(env.db_admin);
+    char *db =
+        ph_rows(c, "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 1),"
+                   " round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 1)"
+                   " FROM (SELECT extract(epoch FROM received_at - occurred_at) * 1000 AS d"
+                   " FROM hub_event_log WHERE event_type = 'YoungPersonFlagged'"
+                   " AND event->>'event_id' IS NOT NULL AND kafka_offset >= 0"
+                   " AND event->>'source_agency' = 'UHL') AS t");
+    db[strcspn(db, "\n")] = '\0';
+    printf("produce -> transaction in PostgreSQL (received_at - occurred_at), p50|p99 ms: %s\n",
+           db);
+    free(db);
+    PQfinish(c);
     free(lat);
     hub_buf_free(&buf);
     hub_producer_destroy(p);
