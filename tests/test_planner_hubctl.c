@@ -61,14 +61,14 @@ static void setup(void)
     hub_test_topic("planner_actions", 3, actions, sizeof(actions));
     hub_test_topic("planner_notifications", 3, notifications, sizeof(notifications));
     snprintf(text, sizeof(text),
-             "kafka = { bootstrap_servers = \"%s\"; };\n"
+             "kafka = {%s };\n"
              "topics = { risk_flags = \"%s\"; transition_alerts = \"%s\"; dead_letters = \"%s\";\n"
              "           meeting_actions = \"%s\"; group_notifications = \"%s\"; };\n"
              "linkage = { secret = \"a test secret, not the partnership's\"; };\n"
              "planner = { group_id = \"%s\"; transactional_id = \"%s\"; batch_max = 500;\n"
              "            http_listen = \"127.0.0.1:0\"; };\n",
-             hub_test_env("HUB_KAFKA_BOOTSTRAP"), s.flags, s.alerts, s.dlq, actions, notifications,
-             s.group, s.txn);
+             hub_test_kafka_settings(), s.flags, s.alerts, s.dlq, actions, notifications, s.group,
+             s.txn);
     hub_strlcpy(conf, hub_test_write_file(s.dir, "hub.conf", text), sizeof(conf));
 }
 
