@@ -1138,6 +1138,7 @@ they read $HUB_SCRATCH/env.sh):
   kafka-kill                   SIGKILL the broker (crash); kafka-start recovers it
   registry-stop | registry-start, smtp-stop | smtp-start
   create-topics [topic...]     create the hub topics (or the given ones), 3 partitions
+  kafka-scram-rotate <name>    secured broker: a new SCRAM password for a principal
   status                       show what is running
   env                          print env.sh
   stop                         stop everything, remove the scratch dir (unless HUB_KEEP_SCRATCH=1)
@@ -1191,6 +1192,7 @@ _hub_cli() {
         smtp-stop) _hub_cli_load_env && hub_smtp_stop ;;
         smtp-start) _hub_cli_load_env && hub_smtp_start ;;
         create-topics) _hub_cli_load_env && hub_kafka_create_topics "$@" ;;
+        kafka-scram-rotate) _hub_cli_load_env && hub_kafka_scram_rotate "$@" ;;
         status) _hub_cli_load_env && hub_infra_status ;;
         env) _hub_cli_load_env && cat "$HUB_SCRATCH/env.sh" ;;
         stop)

@@ -12,6 +12,9 @@
  *                                      principals that FILE does not list
  *   check FILE                         parse only, print the bindings
  *   list                               every ACL binding on the cluster
+ *   scram-set USER FILE                set USER's SCRAM-SHA-512 password to the first
+ *                                      line of FILE (creates the user if need be): the
+ *                                      password never shows on a command line
  * Options: --bootstrap-server HOST:PORT, --command-config FILE (client properties:
  * security.protocol, ssl.truststore.*, sasl.mechanism, sasl.jaas.config).
  * Exit status: 0 done, 1 the cluster refused or failed, 2 bad usage or file.
@@ -32,6 +35,9 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
 import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.acl.AclBinding;
 import org.apache.kafka.common.acl.AclBindingFilter;
@@ -176,13 +182,26 @@ public final class HubAcls {
         return 0;
     }
 
+    /** Sets user's SCRAM-SHA-512 password (8192 iterations) to the first line of file. */
+    private static int scramSet(Admin admin, String user, Path file) throws Exception {
+        String password = Files.readAllLines(file).stream().findFirst().orElse("").strip();
+        if (password.isEmpty())
+            throw new UsageError(file + ": no password on its first line");
+        admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(user,
+                new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password)))
+                .all().get(60, TimeUnit.SECONDS);
+        System.out.println("scram: password of " + user + " set (SCRAM-SHA-512)");
+        return 0;
+    }
+
     private static void usage() {
         System.err.println("usage: hub-acls [--bootstrap-server HOST:PORT] [--command-config FILE]\n"
-                + "                apply FILE [--prune] [--dry-run] | check FILE | list");
+                + "                apply FILE [--prune] [--dry-run] | check FILE | list\n"
+                + "                | scram-set USER PASSWORD-FILE");
     }
 
     public static void main(String[] args) {
-        String bootstrap = null, commandConfig = null, command = null, file = null;
+        String bootstrap = null, commandConfig = null, command = null, file = null, file2 = null;
         boolean prune = false, dryRun = false;
         int status;
         try {
@@ -205,11 +224,13 @@ public final class HubAcls {
                     command = a;
                 else if (file == null)
                     file = a;
+                else if (file2 == null && command.equals("scram-set"))
+                    file2 = a;
                 else
                     throw new UsageError("unexpected argument " + a);
             }
             if (command == null)
-                throw new UsageError("a command is needed: apply, check or list");
+                throw new UsageError("a command is needed: apply, check, list or scram-set");
             switch (command) {
             case "check":
             case "apply": {
@@ -226,6 +247,13 @@ public final class HubAcls {
                 }
                 break;
             }
+            case "scram-set":
+                if (file == null || file2 == null)
+                    throw new UsageError("scram-set needs a user and a password file");
+                try (Admin admin = admin(bootstrap, commandConfig)) {
+                    status = scramSet(admin, file, Path.of(file2));
+                }
+                break;
             case "list":
                 try (Admin admin = admin(bootstrap, commandConfig)) {
                     print(admin.describeAcls(AclBindingFilter.ANY).values().get(60, TimeUnit.SECONDS), "");

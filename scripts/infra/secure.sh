@@ -220,3 +220,27 @@ hub_kafka_use_security() {
     unset HUB_KAFKA_PORT HUB_KAFKA_CONTROLLER_PORT HUB_KAFKA_INTERNAL_PORT
     hub_kafka_start && hub_kafka_create_topics
 }
+
+# hub_kafka_scram_rotate <principal>: a new SCRAM password for principal, set on the
+# running secured broker (scripts/hub-acls scram-set: the password travels in a file,
+# never on a command line), then its client files in $HUB_KAFKA_CLIENTS are
+# rewritten. The old password stops working at once; open connections stay up.
+hub_kafka_scram_rotate() {
+    local name=${1:?usage: hub_kafka_scram_rotate <principal>} dir=${HUB_KAFKA_CLIENTS:-}
+    if ! _hub_kafka_secure || [[ -z "$dir" || ! -f "$dir/$name.password" ]]; then
+        _hub_err "no secured broker, or no principal '$name' in it"
+        return 1
+    fi
+    (umask 077 && openssl rand -hex 24 >"$dir/$name.password.new") || return 1
+    if ! "$(dirname "$_HUB_INFRA_DIR")/hub-acls" --kafka-libs "$(hub_kafka_libs)" \
+        --bootstrap-server "$HUB_KAFKA_BOOTSTRAP" --command-config "$dir/admin-java.properties" \
+        scram-set "$name" "$dir/$name.password.new" >"$dir/scram-rotate.log" 2>&1; then
+        _hub_tail "$dir/scram-rotate.log"
+        rm -f "$dir/$name.password.new"
+        _hub_err "rotating the password of $name failed"
+        return 1
+    fi
+    mv -f "$dir/$name.password.new" "$dir/$name.password" &&
+        _hub_kafka_secure_clients >/dev/null &&
+        _hub_log "kafka: new SCRAM password for $name"
+}

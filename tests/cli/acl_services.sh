@@ -5,11 +5,12 @@
 # flag with hubctl, hub-planner turns it into an alert, adult social care tails the
 # alert with hubctl, hub-projector puts both into PostgreSQL. And the denials
 # as a partner sees them: children's services cannot publish an alert, adult
-# social care cannot tail the risk flags.
+# social care cannot tail the risk flags. A rotated SCRAM password: the old one
+# is refused, the new one works.
 # Runs in scripts/test's secured pass only (label secure-only).
 set -euo pipefail
 source "$(dirname "$0")/hubctl_lib.bash"
-need_env HUB_KAFKA_CLIENTS HUB_KAFKA_BOOTSTRAP HUB_PG_CONNINFO HUB_PG_BIN HUB_PG_PORT HUB_TLS_CA HUB_SCRATCH
+need_env HUB_INFRA_CLI HUB_KAFKA_CLIENTS HUB_KAFKA_BOOTSTRAP HUB_PG_CONNINFO HUB_PG_BIN HUB_PG_PORT HUB_TLS_CA HUB_SCRATCH
 psql=("$HUB_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1)
 pids=()
 db="t_aclsvc_$$_$RANDOM"
@@ -98,6 +99,18 @@ assert_eq "the projector put the young person and the plan into PostgreSQL" 1 "$
 # Operators' hubctl reads the dead letters (what the services rejected).
 run status "$dir/dlq.out" "$dir/dlq.err" -- "$hubctl" --config "$(conf hubctl-admin)" tail dead_letters --from-beginning --end
 assert_eq "hubctl-admin tails the dead letters" 0 "$status"
+
+# Rotating a SCRAM password: the old one is refused at once, the new one works.
+old_pw=$(<"$HUB_KAFKA_CLIENTS/hub-reminder.password")
+"$HUB_INFRA_CLI" kafka-scram-rotate hub-reminder >"$dir/rotate.log" 2>&1 || {
+    fail "kafka-scram-rotate failed"
+    cat "$dir/rotate.log" >&2
+}
+check "hub-reminder logs in with its new password" 0 "broker 1" -- \
+    timeout 30 kcat -F "$HUB_KAFKA_CLIENTS/hub-reminder.properties" -L -t llr.meetings.actions
+check "hub-reminder's old password is refused" 1 "Authentication failed" -- \
+    timeout 30 kcat -F "$HUB_KAFKA_CLIENTS/hub-reminder.properties" -X "sasl.password=$old_pw" \
+    -L -t llr.meetings.actions -m 5
 
 for log in planner projector; do
     if grep -qi "authorization failed\|invalid credentials" "$dir/$log.log"; then
