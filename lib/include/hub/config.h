@@ -14,7 +14,7 @@
  *
  * A HUB_CFG_PROPS group (e.g. `kafka { ... }`) is handed verbatim to a client
  * library: nested group names and underscores become dots, so
- * `kafka { security_protocol = "SASL_SSL"; sasl { mechanism = "SCRAM-SHA-512"; } }`
+ * `kafka = { security_protocol = "SASL_SSL"; sasl = { mechanism = "SCRAM-SHA-512"; }; };`
  * yields security.protocol and sasl.mechanism. A key ending in `_file` or
  * `_env` inside such a group is read from that file or variable.
  */
