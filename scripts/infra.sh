@@ -1148,7 +1148,7 @@ Commands that start things:
                                start in $HUB_SCRATCH (a new /tmp/llr-hub.XXXXXX if unset)
                                and leave running; prints the path of env.sh
   selftest                     start all four, exercise them, stop, check nothing is left
-  prepare                      fill the download cache (Kafka classpath, Apicurio) only
+  prepare                      fill the download cache (Kafka classpaths, Apicurio) only
 
 Environment (all optional):
   HUB_SCRATCH         scratch directory (default: mktemp -d /tmp/llr-hub.XXXXXX)
@@ -1211,7 +1211,11 @@ _hub_cli() {
             hub_infra_trap
             hub_infra_selftest
             ;;
-        prepare) hub_kafka_libs >/dev/null && hub_registry_home >/dev/null && _hub_log "cache ready in $(_hub_cache_dir)" ;;
+        prepare)
+            # Both brokers: the plaintext one and the secured one (another Kafka version).
+            hub_kafka_libs >/dev/null && HUB_KAFKA_SECURITY=sasl_ssl hub_kafka_libs >/dev/null &&
+                hub_registry_home >/dev/null && _hub_log "cache ready in $(_hub_cache_dir)"
+            ;;
         *)
             _hub_log "ERROR: unknown command '$command'"
             _hub_usage >&2
