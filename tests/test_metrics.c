@@ -1,11 +1,9 @@
 /*
  * test_metrics.c: the metrics registry: the exact exposition text, label and
  * help escaping, histogram buckets, rejected look-ups, updates from two
- * threads while a third renders, and consumer lag from librdkafka's mock
- * cluster.
+ * threads while a third renders, and consumer lag on the real broker.
  */
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <math.h>
 #include <pthread.h>
 
@@ -372,33 +370,39 @@ static double lag_of(hub_metrics_t *m, const char *series)
     return v;
 }
 
+/* A client configuration for the real test broker. */
+static rd_kafka_conf_t *broker_conf(void)
+{
+    hub_props_t props = {0};
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    hub_test_kafka_props(&props);
+    for (size_t i = 0; i < props.n; i++)
+        ASSERT_INT_EQ(
+            rd_kafka_conf_set(conf, props.keys[i], props.values[i], errstr, sizeof(errstr)),
+            RD_KAFKA_CONF_OK);
+    hub_props_clear(&props);
+    return conf;
+}
+
 /*
- * Lag against librdkafka's in-process mock cluster: 10 messages in
- * partition 0 and 4 in partition 1; the consumer reads 3 of partition 0 and
- * all of partition 1, then loses partition 1.
+ * Lag against the real broker: 10 messages in partition 0 and 4 in
+ * partition 1 of a fresh topic; the consumer reads 3 of partition 0 and all
+ * of partition 1, then loses partition 1.
  */
 static void test_consumer_lag(void)
 {
-    char errstr[512] = "";
-    const char *topic = "test.lag";
-    const char *p0 = "hub_consumer_lag{topic=\"test.lag\",partition=\"0\"}";
-    const char *p1 = "hub_consumer_lag{topic=\"test.lag\",partition=\"1\"}";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *host, *producer, *consumer;
-    rd_kafka_mock_cluster_t *mc;
+    char errstr[512] = "", topic[256], p0[512], p1[512];
+    rd_kafka_conf_t *conf;
+    rd_kafka_t *producer, *consumer;
     rd_kafka_topic_partition_list_t *l;
     hub_metrics_t *m = hub_metrics_new("hub-test");
 
-    host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    ASSERT_TRUE(host != NULL);
-    mc = rd_kafka_mock_cluster_new(host, 1);
-    ASSERT_TRUE(mc != NULL);
-    ASSERT_INT_EQ(rd_kafka_mock_topic_create(mc, topic, 2, 1), 0);
+    hub_test_topic("lag", 2, topic, sizeof(topic));
+    snprintf(p0, sizeof(p0), "hub_consumer_lag{topic=\"%s\",partition=\"0\"}", topic);
+    snprintf(p1, sizeof(p1), "hub_consumer_lag{topic=\"%s\",partition=\"1\"}", topic);
 
-    conf = rd_kafka_conf_new();
-    ASSERT_INT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc),
-                                    errstr, sizeof(errstr)),
-                  RD_KAFKA_CONF_OK);
+    conf = broker_conf();
     producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     ASSERT_TRUE(producer != NULL);
     for (int i = 0; i < 14; i++)
@@ -409,11 +413,8 @@ static void test_consumer_lag(void)
     ASSERT_INT_EQ(rd_kafka_flush(producer, 10000), 0);
     rd_kafka_destroy(producer);
 
-    conf = rd_kafka_conf_new();
-    ASSERT_INT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc),
-                                    errstr, sizeof(errstr)),
-                  RD_KAFKA_CONF_OK);
-    ASSERT_INT_EQ(rd_kafka_conf_set(conf, "group.id", "test-lag", errstr, sizeof(errstr)),
+    conf = broker_conf();
+    ASSERT_INT_EQ(rd_kafka_conf_set(conf, "group.id", topic, errstr, sizeof(errstr)),
                   RD_KAFKA_CONF_OK);
     ASSERT_INT_EQ(rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)),
                   RD_KAFKA_CONF_OK);
@@ -452,8 +453,6 @@ static void test_consumer_lag(void)
 
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(host);
     hub_metrics_destroy(m);
 }
 
