@@ -426,23 +426,13 @@ PT_FN int pt_http_port(const char *log)
     return port;
 }
 
-/* GET http://127.0.0.1:port/path with curl: the body (caller frees) and *status. */
+/* GET http://127.0.0.1:port/path: the body (1 MiB buffer, caller frees) and *status. */
 PT_FN char *pt_http_get(int port, const char *path, int *status)
 {
-    char cmd[512], *body = calloc(1, 1 << 20);
-    size_t n = 0, r;
-    snprintf(cmd, sizeof(cmd), "curl -s -w '\\n%%{http_code}' http://127.0.0.1:%d%s", port, path);
-    FILE *f = popen(cmd, "r");
-    if (!f || !body)
-        TEST_FAIL_("cannot run %s", cmd);
-    while ((r = fread(body + n, 1, (1 << 20) - 1 - n, f)) > 0)
-        n += r;
-    pclose(f);
-    body[n] = '\0';
-    char *nl = strrchr(body, '\n');
-    if (!nl || sscanf(nl + 1, "%d", status) != 1)
-        TEST_FAIL_("%s: no status in the answer", cmd);
-    *nl = '\0';
+    char *body = calloc(1, 1 << 20);
+    if (!body)
+        TEST_FAIL_("out of memory");
+    *status = (int)hub_test_http_get(port, path, body, 1 << 20);
     return body;
 }
 

@@ -1,4 +1,5 @@
 /* support.c: helpers shared by the tests: environment, fresh topics and databases. */
+#include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -186,4 +187,41 @@ const char *hub_test_write_file(const char *dir, const char *name, const char *t
     fputs(text, f);
     fclose(f);
     return p;
+}
+
+typedef struct {
+    char *buf;
+    size_t size, len;
+} http_body_t;
+
+static size_t http_collect(char *data, size_t size, size_t n, void *userp)
+{
+    http_body_t *b = userp;
+    size_t len = size * n, room = b->size - 1 - b->len;
+    memcpy(b->buf + b->len, data, len < room ? len : room);
+    b->len += len < room ? len : room;
+    b->buf[b->len] = '\0';
+    return size * n;
+}
+
+long hub_test_http_get(int port, const char *path, char *buf, size_t size)
+{
+    char url[256];
+    long code = 0;
+    http_body_t body = {buf, size, 0};
+    CURL *h = curl_easy_init();
+    if (!h || size == 0)
+        TEST_FAIL_("curl_easy_init failed");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    buf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK)
+        TEST_FAIL_("GET %s: %s", url, curl_easy_strerror(rc));
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+    return code;
 }

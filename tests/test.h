@@ -112,4 +112,11 @@ const char *hub_test_tmpdir(void);
 /* hub_test_write_file: writes text to dir/name and returns the path (static buffer rotation). */
 const char *hub_test_write_file(const char *dir, const char *name, const char *text);
 
+/*
+ * hub_test_http_get: GET http://127.0.0.1:port/path (a service's operations
+ * endpoint). Returns the HTTP status; the body, NUL-terminated and cut to
+ * size, goes into buf. Fails the test when the request cannot be made.
+ */
+long hub_test_http_get(int port, const char *path, char *buf, size_t size);
+
 #endif

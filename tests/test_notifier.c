@@ -5,7 +5,6 @@
  * the SMTP server down then up, and refused addresses going to the dead
  * letters while everything else is delivered.
  */
-#include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -139,36 +138,6 @@ static int http_port(const setup_t *s)
     }
     ASSERT_INT_OP(port, >, 0);
     return port;
-}
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    char *buf = userp;
-    size_t have = strlen(buf), len = size * n;
-    if (have + len >= 65536)
-        len = 65536 - have - 1;
-    memcpy(buf + have, data, len);
-    buf[have + len] = '\0';
-    return size * n;
-}
-
-/* GET http://127.0.0.1:port/path: the status code, and the body into buf (64 KiB). */
-static long http_get(int port, const char *path, char *buf)
-{
-    char url[128];
-    long code = 0;
-    CURL *h = curl_easy_init();
-    ASSERT_TRUE(h != NULL);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    buf[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    ASSERT_INT_EQ(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(h);
-    return code;
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -668,9 +637,9 @@ static void test_mail_once_per_event(void)
     static char body[65536];
     char line[512];
     int port = http_port(&s);
-    ASSERT_INT_EQ(http_get(port, "/healthz", body), 200);
-    ASSERT_INT_EQ(http_get(port, "/readyz", body), 200);
-    ASSERT_INT_EQ(http_get(port, "/metrics", body), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/healthz", body, sizeof(body)), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/readyz", body, sizeof(body)), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/metrics", body, sizeof(body)), 200);
     snprintf(line, sizeof(line), "hub_events_out_total{topic=\"%s\"} 1\n", s.notifications);
     ASSERT_STR_CONTAINS(body, line);
     snprintf(line, sizeof(line), "hub_events_in_total{topic=\"%s\"} 3\n", s.actions);
@@ -860,7 +829,7 @@ static void test_bad_recipient_dead_letter(void)
     ASSERT_INT_EQ(unknown, 1);
 
     static char body[65536];
-    ASSERT_INT_EQ(http_get(http_port(&s), "/metrics", body), 200);
+    ASSERT_INT_EQ(hub_test_http_get(http_port(&s), "/metrics", body, sizeof(body)), 200);
     ASSERT_STR_CONTAINS(body, "hub_dead_letters_total{class=\"delivery\"} 3\n");
     ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 2\n");
 

@@ -8,7 +8,6 @@
  * briefed 91 days ago -> GROUP_NOT_BRIEFED, 90 -> nothing. Repeated scans and
  * restarts give the same event ids and no new events.
  */
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -93,36 +92,6 @@ static int scan(const setup_t *s, const char *config, const char *now)
 {
     const char *args[] = {"--config", config, "--once", "--now", now, NULL};
     return wait_exit(start(s, args), 60000);
-}
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    char *buf = userp;
-    size_t have = strlen(buf), len = size * n;
-    if (have + len >= 65536)
-        len = 65536 - have - 1;
-    memcpy(buf + have, data, len);
-    buf[have + len] = '\0';
-    return size * n;
-}
-
-/* GET http://127.0.0.1:port/path: the status code, and the body into buf (64 KiB). */
-static long http_get(int port, const char *path, char *buf)
-{
-    char url[128];
-    long code = 0;
-    CURL *h = curl_easy_init();
-    ASSERT_TRUE(h != NULL);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    buf[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    ASSERT_INT_EQ(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(h);
-    return code;
 }
 
 /* ---- database ------------------------------------------------------------- */
@@ -526,9 +495,9 @@ static void test_boundaries_and_determinism(void)
     ASSERT_TRUE(listen != NULL);
     port = atoi(strstr(listen, "port=") + 5);
     free(log);
-    ASSERT_INT_EQ(http_get(port, "/healthz", body), 200);
-    ASSERT_INT_EQ(http_get(port, "/readyz", body), 200);
-    ASSERT_INT_EQ(http_get(port, "/metrics", body), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/healthz", body, sizeof(body)), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/readyz", body, sizeof(body)), 200);
+    ASSERT_INT_EQ(hub_test_http_get(port, "/metrics", body, sizeof(body)), 200);
     snprintf(want, sizeof(want), "hub_events_out_total{topic=\"%s\"} 0\n", s.notifications);
     ASSERT_STR_CONTAINS(body, want);
     ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 0\n");
