@@ -17,6 +17,7 @@ struct hub_producer_s {
 struct hub_consumer_s {
     rd_kafka_t *rk;
     hub_consumer_hooks_t hooks;
+    int fatal;
 };
 
 /* librdkafka's own log lines, reformatted into ours. */
@@ -308,6 +309,16 @@ rd_kafka_message_t *hub_consumer_poll(hub_consumer_t *c, int timeout_ms)
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
     if (!m)
         return NULL;
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char reason[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(c->rk, reason, sizeof(reason));
+        if (!c->fatal)
+            hub_log_error("event=consumer_fatal error=%s reason=\"%s\"", rd_kafka_err2name(orig),
+                          reason);
+        c->fatal = 1;
+        rd_kafka_message_destroy(m);
+        return NULL;
+    }
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             hub_log_warn("event=consume_error topic=%s partition=%d error=\"%s\"",
@@ -317,6 +328,11 @@ rd_kafka_message_t *hub_consumer_poll(hub_consumer_t *c, int timeout_ms)
         return NULL;
     }
     return m;
+}
+
+int hub_consumer_fatal(const hub_consumer_t *c)
+{
+    return c->fatal;
 }
 
 int hub_consumer_store(hub_consumer_t *c, const rd_kafka_message_t *msg)

@@ -109,10 +109,64 @@ static void test_bad_property_is_named(void)
     hub_props_clear(&props);
 }
 
+/*
+ * A static member replaced by a newer instance with the same
+ * group.instance.id is fenced: librdkafka reports a fatal error and the
+ * consumer must say so, so the service exits instead of idling unassigned.
+ */
+static void test_fenced_static_member_is_fatal(void)
+{
+    hub_props_t props = {0};
+    char errstr[512] = "", topic[256], group[256];
+    const char *topics[1] = {topic};
+
+    hub_test_topic("fence", 1, topic, sizeof(topic));
+    snprintf(group, sizeof(group), "g.fence.%s", hub_test_unique());
+    hub_test_kafka_props(&props);
+    hub_props_set(&props, "group.instance.id", "the-only-instance");
+    hub_props_set(&props, "session.timeout.ms", "10000");
+    hub_consumer_t *old = hub_consumer_new(&props, group, topics, 1, NULL, errstr, sizeof(errstr));
+    ASSERT_TRUE(old != NULL);
+    /* Let the first instance join and take the partition. */
+    int64_t deadline = hub_monotonic_ms() + 30000;
+    while (hub_monotonic_ms() < deadline) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        rd_kafka_message_t *m = hub_consumer_poll(old, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (rd_kafka_assignment(hub_consumer_handle(old), &a) == 0 && a) {
+            int n = a->cnt;
+            rd_kafka_topic_partition_list_destroy(a);
+            if (n > 0)
+                break;
+        }
+    }
+    ASSERT_INT_EQ(hub_consumer_fatal(old), 0);
+
+    hub_consumer_t *newer =
+        hub_consumer_new(&props, group, topics, 1, NULL, errstr, sizeof(errstr));
+    ASSERT_TRUE(newer != NULL);
+    deadline = hub_monotonic_ms() + 60000;
+    while (!hub_consumer_fatal(old) && hub_monotonic_ms() < deadline) {
+        rd_kafka_message_t *m = hub_consumer_poll(newer, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+        m = hub_consumer_poll(old, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    ASSERT_INT_EQ(hub_consumer_fatal(old), 1);
+    ASSERT_INT_EQ(hub_consumer_fatal(newer), 0);
+    hub_consumer_destroy(old);
+    hub_consumer_destroy(newer);
+    hub_props_clear(&props);
+}
+
 int main(void)
 {
     hub_log_init("test_kafka", HUB_LOG_WARN);
     RUN_TEST(test_produce_consume_exact);
     RUN_TEST(test_bad_property_is_named);
+    RUN_TEST(test_fenced_static_member_is_fatal);
     return 0;
 }

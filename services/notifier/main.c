@@ -667,6 +667,11 @@ static int run(notifier_t *n)
             }
             last_housekeeping = hub_monotonic_ms();
         }
+        if (hub_consumer_fatal(n->consumer)) {
+            hub_log_error("event=stopping reason=consumer_fatal");
+            positions_flush(n, NULL);
+            return HUB_EXIT_FAILURE;
+        }
     }
     hub_log_info("event=stopping");
     positions_flush(n, NULL);

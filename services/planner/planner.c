@@ -753,6 +753,11 @@ int planner_run(planner_t *p, char *errstr, size_t errstr_size)
         }
         if (p->nbatch && (err = process_batch(p, errstr, errstr_size)) != HUB_OK)
             break;
+        if (hub_consumer_fatal(p->consumer)) {
+            err = hub_errf(errstr, errstr_size, HUB_EKAFKA,
+                           "the consumer hit a fatal error (see the consumer_fatal line)");
+            break;
+        }
         if (hub_monotonic_ms() >= next_progress) {
             if (p->stats.consumed != last_consumed)
                 log_progress(p, "progress");

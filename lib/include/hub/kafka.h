@@ -92,6 +92,14 @@ hub_consumer_t *hub_consumer_new(const hub_props_t *props, const char *group_id,
  */
 rd_kafka_message_t *hub_consumer_poll(hub_consumer_t *c, int timeout_ms);
 
+/*
+ * hub_consumer_fatal: non-zero once librdkafka reported a fatal error on the
+ * consumer (e.g. a static group member fenced by a newer instance with the
+ * same group.instance.id). The consumer can no longer make progress: the
+ * service should stop and exit non-zero so its supervisor starts it afresh.
+ */
+int hub_consumer_fatal(const hub_consumer_t *c);
+
 /* hub_consumer_store: marks msg as done (stores offset+1 for the next commit). */
 int hub_consumer_store(hub_consumer_t *c, const rd_kafka_message_t *msg);
 
