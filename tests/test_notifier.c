@@ -193,7 +193,7 @@ static const char *write_config(setup_t *s, const char *name, const char *smtp)
              hub_test_env("HUB_SMTP_URL"));
     snprintf(text, sizeof(text),
              /* A killed member's partitions move on after 6 s, not the default 45 s. */
-             "kafka = { bootstrap_servers = \"%s\"; session_timeout_ms = 6000;\n"
+             "kafka = { %s session_timeout_ms = 6000;\n"
              "          heartbeat_interval_ms = 1000; };\n"
              "postgres = { conninfo = \"%s user=hub_notifier password=" NOTIFIER_PASSWORD "\"; };\n"
              "topics = { group_notifications = \"%s\"; meeting_actions = \"%s\";\n"
@@ -206,8 +206,8 @@ static const char *write_config(setup_t *s, const char *name, const char *smtp)
              "  http_listen = \"127.0.0.1:0\";\n"
              "};\n"
              "groups = ( %s );\n",
-             hub_test_env("HUB_KAFKA_BOOTSTRAP"), s->conninfo, s->notifications, s->actions, s->dlq,
-             s->group, smtp ? smtp : smtp_default, s->groups);
+             hub_test_kafka_settings(), s->conninfo, s->notifications, s->actions, s->dlq, s->group,
+             smtp ? smtp : smtp_default, s->groups);
     snprintf(s->config, sizeof(s->config), "%s", hub_test_write_file(s->dir, name, text));
     return s->config;
 }

@@ -223,19 +223,26 @@ static const char groups_conf[] =
     "  { id = \"quiet-never\"; name = \"Quiet\"; emails = [ \"q@example.org\" ]; }\n"
     ");\n";
 
-/* Writes a configuration file; kafka_extra and reminder_extra go inside their groups. */
+/*
+ * Writes a configuration file; kafka_extra and reminder_extra go inside their
+ * groups. bootstrap NULL means the test broker with all its client settings.
+ */
 static const char *config(const setup_t *s, const char *name, const char *bootstrap,
                           const char *kafka_extra, const char *reminder_extra)
 {
     static char path[1024];
-    char text[8192];
+    char text[8192], kafka[2048];
+    if (bootstrap)
+        snprintf(kafka, sizeof(kafka), "bootstrap_servers = \"%s\";", bootstrap);
+    else
+        hub_strlcpy(kafka, hub_test_kafka_settings(), sizeof(kafka));
     snprintf(text, sizeof(text),
-             "kafka = { bootstrap_servers = \"%s\"; %s };\n"
+             "kafka = { %s %s };\n"
              "postgres = { conninfo = \"%s user=hub_reminder password=" REMINDER_PASSWORD "\"; };\n"
              "topics = { group_notifications = \"%s\"; meeting_actions = \"%s\"; };\n"
              "reminder = { %s };\n"
              "%s",
-             bootstrap, kafka_extra ? kafka_extra : "", s->conninfo, s->notifications, s->actions,
+             kafka, kafka_extra ? kafka_extra : "", s->conninfo, s->notifications, s->actions,
              reminder_extra ? reminder_extra : "", groups_conf);
     snprintf(path, sizeof(path), "%s", hub_test_write_file(s->dir, name, text));
     return path;
@@ -387,7 +394,7 @@ static void test_boundaries_and_determinism(void)
     briefed(&s, "board-90", day(AS_OF, -90));
     briefed(&s, "board-91", day(AS_OF, -91));
 
-    cfg = config(&s, "hub.conf", hub_test_env("HUB_KAFKA_BOOTSTRAP"), NULL, NULL);
+    cfg = config(&s, "hub.conf", NULL, NULL, NULL);
     ASSERT_INT_EQ(scan(&s, cfg, AS_OF), 0);
 
     int n = read_all(&s, seen, 64, 6, 1);
@@ -482,7 +489,7 @@ static void test_boundaries_and_determinism(void)
     ASSERT_INT_EQ(has(again, m, want), 1);
 
     /* As a service: reminder.now from the file, a scan a second, SIGTERM drains and exits 0. */
-    cfg = config(&s, "loop.conf", hub_test_env("HUB_KAFKA_BOOTSTRAP"), NULL,
+    cfg = config(&s, "loop.conf", NULL, NULL,
                  "interval_seconds = 1; now = \"2026-03-04\"; http_listen = \"127.0.0.1:0\";");
     const char *loop_args[] = {"--config", cfg, NULL};
     pid_t pid = start(&s, loop_args);
