@@ -10,6 +10,7 @@
 #include "hub/config.h"
 #include "hub/events.h"
 #include "hub/groups.h"
+#include "hub/service.h"
 
 /*
  * The defaults are kept as configuration text and go through the same parser
@@ -352,6 +353,19 @@ int hub_groups_parse(const config_setting_t *s, void *var, char *errstr, size_t 
 fail:
     hub_groups_free(g);
     return err;
+}
+
+int hub_groups_reload(const hub_service_t *svc, hub_groups_t *g, char *errstr, size_t errstr_size)
+{
+    hub_groups_t fresh = {NULL, 0};
+    const hub_cfg_item_t item = HUB_GROUPS_CFG_ITEM(&fresh);
+    int err = hub_service_reload(svc, &item, 1, errstr, errstr_size);
+
+    if (err)
+        return err;
+    hub_groups_free(g);
+    *g = fresh;
+    return HUB_OK;
 }
 
 int hub_groups_load_defaults(hub_groups_t *g, char *errstr, size_t errstr_size)

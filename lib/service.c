@@ -122,6 +122,15 @@ static size_t common_items(hub_common_conf_t *c, hub_cfg_item_t *out)
     return HUB_ARRAY_LEN(items);
 }
 
+/* The embedded default (and a file whose kafka group omits it) still needs a broker. */
+static int default_bootstrap(hub_props_t *kafka)
+{
+    const char *env = getenv("HUB_KAFKA_BOOTSTRAP");
+    if (hub_props_get(kafka, "bootstrap.servers"))
+        return HUB_OK;
+    return hub_props_set(kafka, "bootstrap.servers", env && *env ? env : "127.0.0.1:9092");
+}
+
 static void print_help(const hub_service_t *svc)
 {
     printf("Usage: %s [options]%s\n\n%s\n\n", svc->name,
@@ -238,14 +247,9 @@ int hub_service_init(hub_service_t *svc, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc->name, errstr);
         return HUB_EXIT_USAGE;
     }
-    /* The embedded default (and a file whose kafka group omits it) still needs a broker. */
-    if (!hub_props_get(&svc->common.kafka, "bootstrap.servers")) {
-        const char *env = getenv("HUB_KAFKA_BOOTSTRAP");
-        if (hub_props_set(&svc->common.kafka, "bootstrap.servers",
-                          env && *env ? env : "127.0.0.1:9092") != HUB_OK) {
-            fprintf(stderr, "%s: out of memory\n", svc->name);
-            return HUB_EXIT_FAILURE;
-        }
+    if (default_bootstrap(&svc->common.kafka) != HUB_OK) {
+        fprintf(stderr, "%s: out of memory\n", svc->name);
+        return HUB_EXIT_FAILURE;
     }
     hub_log_level_t level;
     const char *lvl = log_override ? log_override : svc->common.log_level;
@@ -282,6 +286,164 @@ const char *hub_service_topic(const hub_service_t *svc, const char *setting)
         if (strcmp(map[i].name, setting) == 0)
             return *(char *const *)((const char *)t + map[i].off);
     return NULL;
+}
+
+/* ---- reload --------------------------------------------------------------- */
+
+/*
+ * Where a reload puts a setting it reads only to check it: the live value
+ * stays in use, this one is compared with it and freed.
+ */
+typedef struct reload_slot_s {
+    union {
+        char *s;
+        long long i;
+        int b;
+        hub_props_t p;
+    } v;
+    int handed_back; /* the caller's variable: the caller keeps it */
+} reload_slot_t;
+
+static int props_equal(const hub_props_t *a, const hub_props_t *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const char *v = hub_props_get(b, a->keys[i]);
+        if (!v || strcmp(v, a->values[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int strings_equal(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Do the live and the freshly read value of one setting agree? */
+static int value_equal(const hub_cfg_item_t *live, const hub_cfg_item_t *fresh)
+{
+    switch (live->type) {
+    case HUB_CFG_STRING:
+    case HUB_CFG_SECRET:
+        return strings_equal(*(char **)live->var, *(char **)fresh->var);
+    case HUB_CFG_INT:
+        return *(long long *)live->var == *(long long *)fresh->var;
+    case HUB_CFG_BOOL:
+        return *(int *)live->var == *(int *)fresh->var;
+    case HUB_CFG_PROPS:
+        return props_equal(live->var, fresh->var);
+    case HUB_CFG_CUSTOM:
+        if (live->parse == parse_agencies) {
+            const hub_common_conf_t *a = live->var, *b = fresh->var;
+            if (a->nagencies != b->nagencies)
+                return 0;
+            for (size_t i = 0; i < a->nagencies; i++)
+                if (strcmp(a->agencies[i], b->agencies[i]) != 0)
+                    return 0;
+        }
+        /* Another custom setting cannot be compared; it is not read on reload either. */
+        return 1;
+    }
+    return 1;
+}
+
+/* The index of path in the program's table, or -1. */
+static long find_item(const hub_service_t *svc, const char *path)
+{
+    for (size_t i = 0; i < svc->nitems; i++)
+        if (strcmp(svc->items[i].path, path) == 0)
+            return (long)i;
+    return -1;
+}
+
+int hub_service_reload(const hub_service_t *svc, const hub_cfg_item_t *items, size_t nitems,
+                       char *errstr, size_t errstr_size)
+{
+    hub_common_conf_t fresh;
+    hub_cfg_item_t *shadow = NULL;
+    reload_slot_t *slots = NULL;
+    char changed[512] = "";
+    int err = HUB_OK, loaded = 0;
+
+    memset(&fresh, 0, sizeof(fresh));
+    for (size_t j = 0; j < nitems; j++) {
+        long i = find_item(svc, items[j].path);
+        if (i < 0 || svc->items[i].type != items[j].type || svc->items[i].parse == ignore_group) {
+            err = hub_errf(errstr, errstr_size, HUB_EINVAL, "'%s' is not a setting of %s",
+                           items[j].path, svc->name);
+            goto out;
+        }
+    }
+    shadow = calloc(svc->nitems, sizeof(*shadow));
+    slots = calloc(svc->nitems, sizeof(*slots));
+    if (!shadow || !slots) {
+        err = hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The same table as at start, reading into fresh variables: the common settings
+       into `fresh`, the caller's settings into the caller's, the rest into slots. */
+    size_t ncommon = common_items(&fresh, shadow);
+    for (size_t i = ncommon; i < svc->nitems; i++) {
+        shadow[i] = svc->items[i];
+        switch (shadow[i].type) {
+        case HUB_CFG_STRING:
+        case HUB_CFG_SECRET:
+            shadow[i].var = &slots[i].v.s;
+            break;
+        case HUB_CFG_INT:
+            shadow[i].var = &slots[i].v.i;
+            break;
+        case HUB_CFG_BOOL:
+            shadow[i].var = &slots[i].v.b;
+            break;
+        case HUB_CFG_PROPS:
+            shadow[i].var = &slots[i].v.p;
+            break;
+        case HUB_CFG_CUSTOM:
+            /* Only the program knows what its variable holds: unread unless named. */
+            shadow[i].var = NULL;
+            shadow[i].parse = ignore_group;
+            shadow[i].free = NULL;
+            break;
+        }
+    }
+    for (size_t j = 0; j < nitems; j++) {
+        long i = find_item(svc, items[j].path);
+        shadow[i] = items[j];
+        slots[i].handed_back = 1;
+    }
+    loaded = 1;
+    err = hub_cfg_load(svc->config_path, shadow, svc->nitems, errstr, errstr_size);
+    if (!err && default_bootstrap(&fresh.kafka) != HUB_OK)
+        err = hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+    if (err)
+        goto out;
+    for (size_t i = 0; i < svc->nitems; i++) {
+        if (slots[i].handed_back || svc->items[i].parse == ignore_group ||
+            value_equal(&svc->items[i], &shadow[i]))
+            continue;
+        size_t used = strlen(changed);
+        snprintf(changed + used, sizeof(changed) - used, "%s%s", used ? "," : "",
+                 svc->items[i].path);
+    }
+    if (*changed)
+        hub_log_warn("event=config_restart_needed settings=%s reason=\"only some settings are "
+                     "reloaded at run time; these keep their old values until a restart\"",
+                     changed);
+out:
+    /* On success the caller's variables are theirs; everything else read is released. */
+    for (size_t i = 0; loaded && i < svc->nitems; i++)
+        if (err || !slots[i].handed_back)
+            hub_cfg_free(&shadow[i], 1);
+    free(slots);
+    free(shadow);
+    /* The reason goes into a quoted log value (error="..."): keep it one value. */
+    for (char *c = errstr; err && c && errstr_size && *c; c++)
+        if (*c == '"' || *c == '\n')
+            *c = *c == '"' ? '\'' : ' ';
+    return err;
 }
 
 void hub_service_fini(hub_service_t *svc)

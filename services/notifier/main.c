@@ -553,6 +553,22 @@ static void heartbeat(void *opaque)
     hub_http_heartbeat(n->http);
 }
 
+/*
+ * SIGHUP: the groups as the file has them now, for every event handled from
+ * here on (including one waiting for a retry). Runs between two events, so
+ * no event sees two sets of groups. A file that is not valid changes nothing.
+ */
+static void reload_groups(notifier_t *n)
+{
+    char errstr[1024];
+
+    if (hub_groups_reload(&n->svc, &n->groups, errstr, sizeof(errstr)) != HUB_OK) {
+        hub_log_error("event=config_reload_failed error=\"%s\" kept=previous", errstr);
+        return;
+    }
+    hub_log_info("event=config_reloaded reloaded=groups groups=%zu", n->groups.n);
+}
+
 /* Ready: partitions to work on and PostgreSQL reachable. Reported on change only. */
 static void update_ready(notifier_t *n)
 {
@@ -637,6 +653,8 @@ static int run(notifier_t *n)
     n->announce_pending = 1; /* whatever an earlier run left owed */
 
     while (!hub_stop_requested()) {
+        if (hub_reload_requested())
+            reload_groups(n);
         retry_tick(n);
         hub_http_heartbeat(n->http);
         rd_kafka_message_t *m = hub_consumer_poll(n->consumer, 100);

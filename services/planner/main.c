@@ -48,9 +48,7 @@ int main(int argc, char **argv)
          "longest time to read the alerts topic back at assignment", 1000, 3600000, NULL, NULL},
         {"planner.progress_ms", HUB_CFG_INT, &conf.progress_ms, 0, "10000",
          "interval of the progress log line", 100, 3600000, NULL, NULL},
-        {"planner.rules", HUB_CFG_CUSTOM, &conf.rules, 0, NULL,
-         "transition rules, with per-local-authority overrides (see docs/planner.md)", 0, 0,
-         hub_rules_parse, NULL},
+        HUB_RULES_CFG_ITEM("planner.rules", &conf.rules),
         HUB_HTTP_CFG_ITEMS("planner", &conf.http, HUB_HTTP_PORT_PLANNER),
     };
     hub_service_t svc = {
@@ -93,7 +91,7 @@ int main(int argc, char **argv)
         hub_log_error("event=start_failed error=\"%s\"", errstr);
         goto out;
     }
-    planner = planner_new(&svc.common, &conf, metrics, http, errstr, sizeof(errstr));
+    planner = planner_new(&svc, &conf, metrics, http, errstr, sizeof(errstr));
     if (!planner) {
         hub_log_error("event=start_failed error=\"%s\"", errstr);
         goto out;

@@ -43,8 +43,10 @@ static const char *const dlq_classes[] = {"decode",   "schema",   "validation",
 #define HUB_DLQ_NCLASSES ((int)HUB_ARRAY_LEN(dlq_classes))
 
 struct planner_s {
+    const hub_service_t *svc;
     const hub_common_conf_t *common;
     const planner_conf_t *conf;
+    hub_rules_t rules; /* in use: conf->rules until a reload replaces them */
     const char *in_topic, *out_topic, *dlq_topic;
     hub_props_t restore_props;
     hub_codec_t *codec;
@@ -149,9 +151,10 @@ static int props_with(hub_props_t *dst, const hub_props_t *src, const char *cons
     return HUB_OK;
 }
 
-planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf,
-                       hub_metrics_t *metrics, hub_http_t *http, char *errstr, size_t errstr_size)
+planner_t *planner_new(const hub_service_t *svc, const planner_conf_t *conf, hub_metrics_t *metrics,
+                       hub_http_t *http, char *errstr, size_t errstr_size)
 {
+    const hub_common_conf_t *common = &svc->common;
     planner_t *p = calloc(1, sizeof(*p));
     hub_props_t cprops = {0}, pprops = {0};
     hub_codec_opts_t copts = {0};
@@ -163,8 +166,10 @@ planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *co
         hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
         return NULL;
     }
+    p->svc = svc;
     p->common = common;
     p->conf = conf;
+    p->rules = conf->rules;
     p->in_topic = common->topics.risk_flags;
     p->out_topic = common->topics.transition_alerts;
     p->dlq_topic = common->topics.dead_letters;
@@ -472,7 +477,7 @@ static int handle(planner_t *p, const rd_kafka_message_t *m, char *errstr, size_
                       ev.event_id, p->in_topic, m->partition, (int64_t)m->offset);
         return HUB_OK;
     }
-    if ((err = hub_rules_plan(&p->conf->rules, prev ? &prev->st : NULL, &ev, SERVICE, &emit, &alert,
+    if ((err = hub_rules_plan(&p->rules, prev ? &prev->st : NULL, &ev, SERVICE, &emit, &alert,
                               &next.st, why, sizeof(why))) != HUB_OK)
         return dead_letter(p, m, err, why, errstr, errstr_size);
     next.cause_offset = m->offset;
@@ -716,6 +721,27 @@ static void log_progress(const planner_t *p, const char *event)
                  s->transactions, s->aborts, store_count(p->store));
 }
 
+/*
+ * SIGHUP: the rules as the file has them now. Called only with no batch in
+ * hand and no transaction open, so every transaction applies one set of
+ * rules, and a batch redone after an abort is decided afresh by the rules
+ * then in use. Alerts already committed stand; a later flag for the same
+ * young person may raise a revised alert if the new rules move the due date.
+ */
+static void reload_rules(planner_t *p)
+{
+    hub_rules_t rules;
+    const hub_cfg_item_t item = HUB_RULES_CFG_ITEM("planner.rules", &rules);
+    char errstr[1024];
+
+    if (hub_service_reload(p->svc, &item, 1, errstr, sizeof(errstr)) != HUB_OK) {
+        hub_log_error("event=config_reload_failed error=\"%s\" kept=previous", errstr);
+        return;
+    }
+    p->rules = rules;
+    hub_log_info("event=config_reloaded reloaded=planner.rules consumed=%lld", p->stats.consumed);
+}
+
 int planner_run(planner_t *p, char *errstr, size_t errstr_size)
 {
     int64_t next_progress = hub_monotonic_ms() + p->conf->progress_ms, next_lag = 0;
@@ -725,6 +751,8 @@ int planner_run(planner_t *p, char *errstr, size_t errstr_size)
     while (!hub_stop_requested()) {
         int64_t first = 0;
         hub_http_heartbeat(p->http);
+        if (p->nbatch == 0 && hub_reload_requested())
+            reload_rules(p);
         if (p->metrics && hub_monotonic_ms() >= next_lag) {
             char lagerr[256];
             if (hub_metrics_update_lag(p->metrics, hub_consumer_handle(p->consumer), lagerr,

@@ -42,18 +42,22 @@ typedef struct planner_stats_s {
 /*
  * planner_new: checks the topics, creates the transactional producer (which
  * fences any older instance with the same transactional id) and the
- * read_committed consumer. common, conf, metrics and http are borrowed and
- * must outlive the planner; metrics and http may be NULL. NULL on error with
- * the reason in errstr.
+ * read_committed consumer. svc (its common settings, and its configuration
+ * file for reloads), conf, metrics and http are borrowed and must outlive
+ * the planner; metrics and http may be NULL. The planner starts with a copy
+ * of conf->rules. NULL on error with the reason in errstr.
  */
-planner_t *planner_new(const hub_common_conf_t *common, const planner_conf_t *conf,
-                       hub_metrics_t *metrics, hub_http_t *http, char *errstr, size_t errstr_size);
+planner_t *planner_new(const hub_service_t *svc, const planner_conf_t *conf, hub_metrics_t *metrics,
+                       hub_http_t *http, char *errstr, size_t errstr_size);
 
 /*
  * planner_run: processes flags until a stop is requested (SIGTERM/SIGINT),
- * then finishes the transaction in hand. 0 after a clean stop; HUB_EKAFKA
- * after a fatal Kafka error (e.g. fenced by a newer instance), reason in
- * errstr.
+ * then finishes the transaction in hand. After SIGHUP it reads the rules
+ * from the configuration file again, between two transactions, and uses
+ * them for every flag handled from then on; a file that is not valid is
+ * logged (file:line) and the rules in use are kept. 0 after a clean stop;
+ * HUB_EKAFKA after a fatal Kafka error (e.g. fenced by a newer instance),
+ * reason in errstr.
  */
 int planner_run(planner_t *p, char *errstr, size_t errstr_size);
 

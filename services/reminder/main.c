@@ -121,12 +121,33 @@ static int lock_scan(reminder_t *r, int lock, char *errstr, size_t errstr_size)
     return got;
 }
 
-/* Sleeps ms in slices, heartbeating, so a long wait is not mistaken for a hang. */
+/*
+ * SIGHUP: the groups as the file has them now, for the next scan (a scan in
+ * progress has finished by the time this runs). A file that is not valid
+ * changes nothing.
+ */
+static void reload_groups(reminder_t *r)
+{
+    char errstr[1024];
+
+    if (hub_groups_reload(&r->svc, &r->groups, errstr, sizeof(errstr)) != HUB_OK) {
+        hub_log_error("event=config_reload_failed error=\"%s\" kept=previous", errstr);
+        return;
+    }
+    hub_log_info("event=config_reloaded reloaded=groups groups=%zu", r->groups.n);
+}
+
+/*
+ * Sleeps ms in slices, heartbeating, so a long wait is not mistaken for a
+ * hang, and taking up a reload between scans.
+ */
 static int sleep_alive(reminder_t *r, int64_t ms)
 {
     int64_t end = hub_monotonic_ms() + ms;
     for (;;) {
         hub_http_heartbeat(r->http);
+        if (hub_reload_requested())
+            reload_groups(r);
         int64_t left = end - hub_monotonic_ms();
         if (left <= 0)
             return HUB_OK;

@@ -78,6 +78,18 @@ void hub_groups_free(void *var);
             0, 0, hub_groups_parse, hub_groups_free                                                \
     }
 
+struct hub_service_s;
+
+/*
+ * hub_groups_reload: reads the groups from svc's configuration file again
+ * (see hub_service_reload, which checks the whole file). On success the
+ * groups in *g are freed and replaced by the new ones and 0 is returned; on
+ * error *g is left as it was and errstr says `file:line: problem`.
+ * Pointers into the old groups are invalid after a successful reload.
+ */
+int hub_groups_reload(const struct hub_service_s *svc, hub_groups_t *g, char *errstr,
+                      size_t errstr_size);
+
 /*
  * hub_groups_load_defaults: fills *g with the embedded default groups. 0, or
  * HUB_ENOMEM/HUB_ECONFIG with the reason in errstr.

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 
+#include "hub/config.h"
 #include "hub/date.h"
 #include "hub/events.h"
 
@@ -68,6 +69,14 @@ void hub_rules_defaults(hub_rules_t *r);
  * types and out-of-range values are HUB_ECONFIG with `file:line:` in errstr.
  */
 int hub_rules_parse(const struct config_setting_t *s, void *var, char *errstr, size_t errstr_size);
+
+/* The configuration table entry for a rules group at path, writing into a hub_rules_t *var. */
+#define HUB_RULES_CFG_ITEM(path, var)                                                              \
+    {                                                                                              \
+        path, HUB_CFG_CUSTOM, (var), 0, NULL,                                                      \
+            "transition rules, with per-local-authority overrides (see docs/planner.md)", 0, 0,    \
+            hub_rules_parse, NULL                                                                  \
+    }
 
 /*
  * hub_rules_load_file: reads the rules group at setting_path (e.g.

@@ -83,6 +83,25 @@ int hub_service_init(hub_service_t *svc, int argc, char **argv);
 /* hub_service_topic: the topic name configured for a topics.<setting>, or NULL. */
 const char *hub_service_topic(const hub_service_t *svc, const char *setting);
 
+/*
+ * hub_service_reload: reads the configuration file again (SIGHUP) and hands
+ * back the settings items names: the same paths and types as in the
+ * program's table, each with the caller's own, empty variable. The whole
+ * file is checked as a start would check it; only items' variables are
+ * filled, so the caller swaps them in (between events) only on success and
+ * the running configuration is never half-changed. Any other setting whose
+ * value in the file now differs from the one in use (Kafka, PostgreSQL,
+ * topics, ports...) keeps its old value, and one warning line
+ * (event=config_restart_needed settings=a,b) names them. Returns 0; or
+ * HUB_ECONFIG with `file:line: problem` in errstr, or HUB_EINVAL if items
+ * names a setting the program does not have; then items' variables are
+ * released and nothing else is changed. Double quotes in errstr become single
+ * ones, so it fits a quoted log value (error="..."). The program's own
+ * HUB_CFG_CUSTOM settings that items does not name are not read.
+ */
+int hub_service_reload(const hub_service_t *svc, const hub_cfg_item_t *items, size_t nitems,
+                       char *errstr, size_t errstr_size);
+
 /* hub_service_fini: releases the configuration. */
 void hub_service_fini(hub_service_t *svc);
 
