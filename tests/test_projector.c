@@ -562,6 +562,171 @@ static void test_retention(void)
     PQfinish(c);
 }
 
+/* The next event of the collapse test, in its own array (the scenario's is produced elsewhere). */
+static hub_event_t batch_events[32];
+static size_t nbatch;
+
+static hub_event_t *batch_add(hub_event_type_t type, const char *name, int64_t at,
+                              const char *source)
+{
+    char id[HUB_UUID_SIZE];
+    ph_id(id, name, 0);
+    batch_events[nbatch] = ph_event(type, id, t0 + at, source);
+    return &batch_events[nbatch++];
+}
+
+static void batch_flag(const char *name, const char *key, int64_t at, const char *agency,
+                       hub_local_authority_t la, hub_date_t dob, hub_risk_category_t risk,
+                       hub_date_t on)
+{
+    hub_event_t *ev = batch_add(HUB_EVENT_YOUNG_PERSON_FLAGGED, name, at, agency);
+    hub_strlcpy(ev->u.flagged.subject_key, key, HUB_SUBJECT_KEY_SIZE);
+    ev->u.flagged.local_authority = la;
+    ev->u.flagged.date_of_birth = dob;
+    ev->u.flagged.risk_categories = HUB_RISK_BIT(risk);
+    ev->u.flagged.flagged_on = on;
+}
+
+static void batch_again(void)
+{
+    batch_events[nbatch] = batch_events[nbatch - 1];
+    nbatch++;
+}
+
+/*
+ * Many events for the same keys reaching the projector together (so the
+ * set-based path collapses them into one row per key), newest first, with
+ * event ids repeated inside the batch: the rows are those of one event at a
+ * time in time order, and a repeated id counts once.
+ */
+static void test_one_batch_collapsed(void)
+{
+    char key_f[HUB_SUBJECT_KEY_SIZE], sql[1024], expect[512], d1[16], d2[16], *s;
+    hub_event_t *ev;
+    PGconn *c = ph_connect(env.db_admin);
+
+    ph_write_config(&env, "batch_max_events = 500; batch_max_ms = 2000;");
+    ph_subject(key_f, 6);
+    batch_flag("flag-f3", key_f, 30000, "UHL", HUB_LA_LEICESTERSHIRE, ph_date(2008, 5, 5),
+               HUB_RISK_GANGS, ph_date(2024, 9, 1));
+    batch_flag("flag-f2", key_f, 20000, "UHL", HUB_LA_LEICESTER, ph_date(2008, 5, 7),
+               HUB_RISK_COUNTY_LINES, ph_date(2024, 8, 1));
+    batch_flag("flag-f1", key_f, 10000, "LEICS_POLICE", HUB_LA_RUTLAND, ph_date(2008, 5, 6),
+               HUB_RISK_LOOKED_AFTER, ph_date(2024, 7, 1));
+    batch_again();
+    /* The newest alert, a completion between the alerts, and an older alert. */
+    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-f2", 32000, "hub-planner");
+    hub_strlcpy(ev->u.plan_due.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_due.local_authority = HUB_LA_LEICESTERSHIRE;
+    ev->u.plan_due.due_date = today + 50;
+    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
+    ph_id(ev->u.plan_due.cause_event_id, "flag-f3", 0);
+    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_COMPLETED, "done-f", 31000, "LEICESTER_ASC");
+    hub_strlcpy(ev->u.plan_completed.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_completed.local_authority = HUB_LA_LEICESTERSHIRE;
+    ev->u.plan_completed.completed_on = today - 1;
+    ev->u.plan_completed.outcome = HUB_OUTCOME_PLAN_AGREED;
+    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-f1", 30500, "hub-planner");
+    hub_strlcpy(ev->u.plan_due.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_due.local_authority = HUB_LA_LEICESTERSHIRE;
+    ev->u.plan_due.due_date = ph_date(2020, 1, 1);
+    ev->u.plan_due.rule = HUB_RULE_LATE_REFERRAL;
+    ph_id(ev->u.plan_due.cause_event_id, "flag-f2", 0);
+    /* An action: completed, two overdue notices (one sent twice), newer record first. */
+    for (int i = 2; i >= 1; i--) {
+        char name[32];
+        snprintf(name, sizeof(name), "rec-y%d", i);
+        ev =
+            batch_add(HUB_EVENT_MEETING_ACTION_RECORDED, name, 33000 + i * 1000, "HUB_COORDINATOR");
+        ph_id(ev->u.action_recorded.action_id, "action-y", 0);
+        hub_strlcpy(ev->u.action_recorded.meeting_id, i == 2 ? "CTB-NEW" : "CTB-OLD",
+                    HUB_CODE_SIZE);
+        ev->u.action_recorded.meeting_date = today - 3;
+        ev->u.action_recorded.kind = HUB_ACTION_REFERRAL;
+        hub_strlcpy(ev->u.action_recorded.owner_agency, "LEICESTER_ASC", HUB_CODE_SIZE);
+        hub_strlcpy(ev->u.action_recorded.owner_group_id, "collapse-group", HUB_CODE_SIZE);
+        ev->u.action_recorded.due_date = today + i;
+        ev->u.action_recorded.has_subject_key = 1;
+        hub_strlcpy(ev->u.action_recorded.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
+    }
+    ev = batch_add(HUB_EVENT_MEETING_ACTION_COMPLETED, "done-y", 36000, "LEICESTER_ASC");
+    ph_id(ev->u.action_completed.action_id, "action-y", 0);
+    ev->u.action_completed.completed_on = today;
+    for (int i = 1; i >= 0; i--) {
+        char name[32];
+        snprintf(name, sizeof(name), "overdue-y%d", i);
+        ev = batch_add(HUB_EVENT_MEETING_ACTION_OVERDUE, name, 34500 + i, "hub-reminder");
+        ph_id(ev->u.action_overdue.action_id, "action-y", 0);
+        hub_strlcpy(ev->u.action_overdue.owner_group_id, "collapse-group", HUB_CODE_SIZE);
+        ev->u.action_overdue.due_date = today - 1;
+        ev->u.action_overdue.as_of = today - i;
+        ev->u.action_overdue.days_overdue = 2 - i;
+        batch_again();
+    }
+    /* A group: two reminders, two requests (the newer first), one briefing sent twice. */
+    for (int i = 1; i >= 0; i--) {
+        char name[32];
+        snprintf(name, sizeof(name), "reminder-g%d", i);
+        ev = batch_add(HUB_EVENT_REMINDER_DUE, name, 40000 + i, "hub-reminder");
+        hub_strlcpy(ev->u.reminder.group_id, "collapse-group", HUB_CODE_SIZE);
+        ev->u.reminder.kind = HUB_REMINDER_GROUP_NOT_BRIEFED;
+        ev->u.reminder.as_of = today;
+        snprintf(name, sizeof(name), "request-g%d", i);
+        ev = batch_add(HUB_EVENT_BRIEFING_REQUESTED, name, 41000 + i, "HUB_COORDINATOR");
+        hub_strlcpy(ev->u.briefing_requested.group_id, "collapse-group", HUB_CODE_SIZE);
+        hub_strlcpy(ev->u.briefing_requested.title, i ? "newer \"title\"\\" : "older",
+                    HUB_TITLE_SIZE);
+        hub_strlcpy(ev->u.briefing_requested.link, "https://example.org/b", HUB_LINK_SIZE);
+    }
+    ev = batch_add(HUB_EVENT_BRIEFING_SENT, "sent-g", 42000, "hub-notifier");
+    hub_strlcpy(ev->u.briefing_sent.group_id, "collapse-group", HUB_CODE_SIZE);
+    ph_id(ev->u.briefing_sent.request_event_id, "request-g1", 0);
+    ev->u.briefing_sent.recipients = 3;
+    batch_again();
+    for (size_t i = 0; i < nbatch; i++)
+        ph_send(&env, &batch_events[i]);
+    ph_flush(&env);
+    ph_start(&env);
+    ph_wait_caught_up(&env, 120);
+
+    snprintf(sql, sizeof(sql),
+             "SELECT local_authority, date_of_birth, risk_categories, agencies,"
+             " first_flagged_on, last_flagged_on FROM young_people WHERE subject_key = '%s'",
+             key_f);
+    s = ph_rows(c, sql);
+    ASSERT_STR_EQ(s, "LEICESTERSHIRE|2008-05-05|{COUNTY_LINES,GANGS,LOOKED_AFTER}|"
+                     "{LEICS_POLICE,UHL}|2024-07-01|2024-09-01\n");
+    free(s);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM young_person_flags WHERE subject_key = '%s'",
+             key_f);
+    ASSERT_INT_EQ(ph_num(c, sql), 3);
+    snprintf(sql, sizeof(sql),
+             "SELECT due_date, rule, completed_on, outcome, status FROM transition_plans"
+             " WHERE subject_key = '%s'",
+             key_f);
+    s = ph_rows(c, sql);
+    snprintf(expect, sizeof(expect), "%s|PLAN_AT_17Y6M|%s|PLAN_AGREED|OPEN\n",
+             hub_date_format(today + 50, d1, sizeof(d1)),
+             hub_date_format(today - 1, d2, sizeof(d2)));
+    ASSERT_STR_EQ(s, expect);
+    free(s);
+    s = ph_rows(c,
+                "SELECT meeting_id, due_date, status, completed_on, overdue_notices,"
+                " last_overdue_as_of FROM meeting_actions WHERE owner_group_id = 'collapse-group'");
+    snprintf(expect, sizeof(expect), "CTB-NEW|%s|COMPLETED|%s|2|%s\n",
+             hub_date_format(today + 2, d1, sizeof(d1)), hub_date_format(today, d2, sizeof(d2)),
+             d2);
+    ASSERT_STR_EQ(s, expect);
+    free(s);
+    s = ph_rows(c, "SELECT reminders_received, briefings_sent, last_briefing_title,"
+                   " last_briefing_recipients FROM group_state WHERE group_id = 'collapse-group'");
+    ASSERT_STR_EQ(s, "2|1|newer \"title\"\\|3\n");
+    free(s);
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM reminders WHERE group_id = 'collapse-group'"), 2);
+    ASSERT_INT_EQ(ph_stop(&env, SIGTERM), 0);
+    PQfinish(c);
+}
+
 int main(void)
 {
     today = hub_date_london(hub_now_ms());
@@ -574,6 +739,7 @@ int main(void)
     RUN_TEST(test_duplicates_after_restart);
     RUN_TEST(test_access_control);
     RUN_TEST(test_retention);
+    RUN_TEST(test_one_batch_collapsed);
     ph_teardown(&env);
     return 0;
 }

@@ -32,7 +32,7 @@ ${CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -D_POSIX_C_SO
     -D_DEFAULT_SOURCE -I"$src/lib/include" -I"$src/tests" \
     "$src/bench/projector/bench_projector.c" "$src/tests/support.c" \
     -L"$build/lib" -Wl,-rpath,"$build/lib" -lhub \
-    $(pkg-config --cflags --libs rdkafka libpq jansson avro-c) -lpthread \
+    $(pkg-config --cflags --libs rdkafka libpq jansson avro-c libcurl) -lpthread \
     -o "$build/bench/bench_projector"
 
 if [[ -z "${HUB_KAFKA_BOOTSTRAP:-}" || -z "${HUB_PG_CONNINFO:-}" ]]; then

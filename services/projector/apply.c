@@ -1,6 +1,11 @@
 /*
  * apply.c: a batch into PostgreSQL in one transaction, pipelined.
  *
+ * Normally the batch goes in as a few set-based statements (sets.c): the
+ * event log in one round trip, then one statement per table, the offsets and
+ * COMMIT in a second. A batch the database refuses part of (SQLSTATE class 22
+ * or 23) is applied again per event, which finds the event at fault:
+ *
  * Each event is one prepared statement: a data-modifying CTE inserts it into
  * hub_event_log (ON CONFLICT DO NOTHING) and the state changes select FROM
  * that insert, so an event id seen before changes nothing, without a round
@@ -169,6 +174,8 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size)
                             msg);
         }
     }
+    if (projector_sets_prepare(p, errstr, errstr_size) != HUB_OK)
+        return HUB_EPG;
     p->pg_prepared = 1;
     return HUB_OK;
 }
@@ -312,6 +319,7 @@ static size_t batch_positions(projector_t *p, batch_pos_t *pos)
 typedef enum {
     ATTEMPT_OK,
     ATTEMPT_BAD_EVENT, /* an event broke a constraint: it is a reject now, try again */
+    ATTEMPT_PER_EVENT, /* set-based: refused somewhere; try again per event to find where */
     ATTEMPT_FAILED,    /* connection lost, fenced or another error: resync */
 } attempt_t;
 
@@ -358,8 +366,13 @@ static int read_results(PGconn *c, size_t commands, pipeline_error_t *e)
     return PQexitPipelineMode(c) == 1 && PQstatus(c) == CONNECTION_OK ? 0 : -1;
 }
 
-/* Sends BEGIN, the batch, the offsets and COMMIT as one pipeline; 0 or -1 on a send failure. */
-static int send_batch(projector_t *p, const batch_pos_t *pos, size_t npos, size_t *commands)
+/*
+ * Sends BEGIN, the batch, the offsets and COMMIT as one pipeline; 0 or -1 on a
+ * send failure. sets: the transaction is open and the events are in the event
+ * log already (projector_sets_log); the state goes as one statement per table.
+ */
+static int send_batch(projector_t *p, const batch_pos_t *pos, size_t npos, int sets,
+                      size_t *commands)
 {
     PGconn *c = p->pg;
     const char *v[16];
@@ -371,12 +384,19 @@ static int send_batch(projector_t *p, const batch_pos_t *pos, size_t npos, size_
     *commands = 0;
     if (!off || PQenterPipelineMode(c) != 1)
         goto out;
-    if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
-        goto out;
-    (*commands)++;
+    if (sets) {
+        if (projector_sets_send(p, commands) != 0)
+            goto out;
+    } else {
+        if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+            goto out;
+        (*commands)++;
+    }
     for (size_t i = 0; i < p->nitems; i++) {
         projector_item_t *it = &p->items[i];
         const char *name = "dead_letter";
+        if (sets && it->kind == ITEM_EVENT)
+            continue;
         int n = it->kind == ITEM_EVENT ? event_statement(it, &name, v)
                                        : dead_letter_statement(p, it, v, now_buf, sizeof(now_buf));
         if (n < 0 || !PQsendQueryPrepared(c, name, n, v, NULL, NULL, 0))
@@ -407,14 +427,25 @@ out:
     return rc;
 }
 
-static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, char *errstr,
-                         size_t errstr_size)
+static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, int sets,
+                         char *errstr, size_t errstr_size)
 {
     pipeline_error_t e = {(size_t)-1, "", "", ""};
     char msg[512];
     size_t commands;
 
-    if (send_batch(p, pos, npos, &commands) != 0 || read_results(p->pg, commands, &e) != 0) {
+    if (sets) {
+        int rc = projector_sets_log(p, errstr, errstr_size);
+        if (rc == 1)
+            return ATTEMPT_PER_EVENT;
+        if (rc == -2) {
+            PQfinish(p->pg);
+            p->pg = NULL;
+        }
+        if (rc != 0)
+            return ATTEMPT_FAILED;
+    }
+    if (send_batch(p, pos, npos, sets, &commands) != 0 || read_results(p->pg, commands, &e) != 0) {
         pg_message(p->pg, msg, sizeof(msg));
         hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
         /* A connection left mid-pipeline is of no further use. */
@@ -428,6 +459,12 @@ static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, ch
     if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
         hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
 
+    if (sets && event_is_at_fault(e.sqlstate)) {
+        /* The message may quote a value: only the SQLSTATE and the constraint. */
+        hub_errf(errstr, errstr_size, HUB_EPG, "SQLSTATE %s%s%s", e.sqlstate,
+                 e.constraint[0] ? " constraint " : "", e.constraint);
+        return ATTEMPT_PER_EVENT;
+    }
     /* Command k is item k-1 (command 0 is BEGIN). */
     if (e.command >= 1 && e.command <= p->nitems && event_is_at_fault(e.sqlstate) &&
         p->items[e.command - 1].kind == ITEM_EVENT) {
@@ -519,7 +556,7 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
 {
     batch_pos_t *pos = NULL;
     size_t npos;
-    int err = HUB_OK;
+    int sets, err = HUB_OK;
 
     if (p->nitems == 0)
         return HUB_OK;
@@ -529,15 +566,22 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
     if (!pos)
         return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
     npos = batch_positions(p, pos);
+    sets = projector_sets_usable(p);
 
-    /* Each failed try turns one event into a reject, so this ends. */
-    for (size_t tries = 0; tries <= p->nitems; tries++) {
+    /* Each failed try turns one event into a reject (or leaves the set-based path), so this
+       ends. */
+    for (size_t tries = 0; tries <= p->nitems + 1; tries++) {
         attempt_t a;
         if ((err = send_rejects(p, errstr, errstr_size)) != HUB_OK)
             goto out;
-        a = attempt(p, pos, npos, errstr, errstr_size);
+        a = attempt(p, pos, npos, sets, errstr, errstr_size);
         if (a == ATTEMPT_OK)
             break;
+        if (a == ATTEMPT_PER_EVENT) {
+            hub_log_info("event=batch_per_event messages=%zu reason=\"%s\"", p->nitems, errstr);
+            sets = 0;
+            continue;
+        }
         if (a == ATTEMPT_FAILED) {
             err = HUB_EPG;
             goto out;

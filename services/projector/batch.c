@@ -89,8 +89,7 @@ static int by_name(const void *a, const void *b)
                   hub_risk_category_name((hub_risk_category_t) * (const int *)b));
 }
 
-/* "{A,B}": the risk set as a PostgreSQL text[] literal, sorted by name. */
-static void risks_literal(hub_risk_set_t set, char *buf, size_t size)
+void projector_risks_literal(hub_risk_set_t set, char *buf, size_t size)
 {
     size_t n = 0;
     if (!risk_order[1]) {
@@ -120,7 +119,7 @@ static int event_params(projector_item_t *it)
     case HUB_EVENT_YOUNG_PERSON_FLAGGED:
         hub_date_format(ev->u.flagged.date_of_birth, it->date_a, sizeof(it->date_a));
         hub_date_format(ev->u.flagged.flagged_on, it->date_b, sizeof(it->date_b));
-        risks_literal(ev->u.flagged.risk_categories, it->risks, sizeof(it->risks));
+        projector_risks_literal(ev->u.flagged.risk_categories, it->risks, sizeof(it->risks));
         break;
     case HUB_EVENT_TRANSITION_PLAN_DUE:
         hub_date_format(ev->u.plan_due.due_date, it->date_a, sizeof(it->date_a));

@@ -77,7 +77,7 @@ static const hub_cfg_item_t own_items[] = {
     {"projector.topics", HUB_CFG_CUSTOM, &conf, 0, NULL,
      "topics to project (default: every topics.* setting, dead letters included)", 0, 0,
      parse_topics, free_topics},
-    INT_ITEM("projector.batch_max_events", &conf.batch_max_events, "500", 1, 5000,
+    INT_ITEM("projector.batch_max_events", &conf.batch_max_events, "5000", 1, 20000,
              "most events committed in one transaction"),
     INT_ITEM("projector.batch_max_ms", &conf.batch_max_ms, "50", 1, 60000,
              "longest a batch gathers while messages keep arriving, in ms"),

@@ -4,6 +4,7 @@
  *   main.c     settings, start-up (migrations, connections) and the loop
  *   batch.c    messages into batch items: decoded events, rejects, dead letters
  *   apply.c    a batch into PostgreSQL: one pipelined transaction with offsets
+ *   sets.c     the batch collapsed per table and key: one statement per table
  *   offsets.c  partition positions kept in PostgreSQL; rebalances; resync
  *   prune.c    event-log retention
  */
@@ -64,6 +65,8 @@ typedef struct projector_item_s {
     rd_kafka_message_t *msg;
     projector_item_kind_t kind;
     int dlq_sent; /* the reject was queued to the dead-letter topic already */
+    int first;    /* sets.c: the first copy of its event id in the batch */
+    int fresh;    /* sets.c: its event id was new to the event log */
     hub_event_t ev;
     char *json; /* the event as JSON, for the event log */
     char reason_class[16];
@@ -144,6 +147,12 @@ void projector_batch_clear(projector_t *p);
  */
 void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partition_list_t *parts);
 
+/*
+ * projector_risks_literal: the risk set as a PostgreSQL text[] literal
+ * ("{A,B}"), sorted by name, into buf.
+ */
+void projector_risks_literal(hub_risk_set_t set, char *buf, size_t size);
+
 /* ---- apply.c ---- */
 
 /* projector_one_line: turns newlines and tabs (libpq's messages have them) into spaces. */
@@ -164,6 +173,37 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size);
  * committed: the caller then resynchronises (nothing was applied).
  */
 int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size);
+
+/* ---- sets.c ---- */
+
+/* projector_sets_prepare: prepares the set-based statements on p->pg. 0 or HUB_EPG. */
+int projector_sets_prepare(projector_t *p, char *errstr, size_t errstr_size);
+
+/*
+ * projector_sets_usable: 0 when the batch holds an event the database may
+ * refuse depending on what precedes it (an action due before its meeting):
+ * such a batch goes through the per-event path, which isolates it exactly.
+ */
+int projector_sets_usable(const projector_t *p);
+
+/*
+ * projector_sets_log: opens the batch's transaction and inserts its events
+ * into the event log in one statement; marks the items whose event id was
+ * new (fresh). Leaves the transaction open on success (0). Otherwise the
+ * transaction is rolled back and errstr says why: 1 the database refused an
+ * event (SQLSTATE class 22 or 23: apply the batch per event instead), -1
+ * another database error, -2 the connection broke.
+ */
+int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size);
+
+/*
+ * projector_sets_send: queues on p->pg (in pipeline mode, inside the
+ * transaction projector_sets_log opened) one statement per table for the
+ * fresh events: the flag and reminder rows, and each state table's rows
+ * collapsed per key. Adds the statements sent to *commands. 0, or -1 when a
+ * statement could not be queued (no memory, connection broken).
+ */
+int projector_sets_send(projector_t *p, size_t *commands);
 
 /* ---- offsets.c ---- */
 
