@@ -54,6 +54,7 @@ typedef struct {
     hub_producer_t *producer;
     pid_t pid;
     int instance;            /* group.instance.id suffix: two instances need two configs */
+    int dynamic_membership;  /* no group.instance.id: the production default */
     const char *kafka_extra; /* more kafka { } properties, e.g. "fetch_wait_max_ms = \"10\";" */
 } ph_env_t;
 
@@ -140,15 +141,18 @@ static const char *ph_binary(void)
 /* Writes the projector's configuration; extra is appended inside projector { }. */
 PH_UNUSED static void ph_write_config(ph_env_t *e, const char *extra)
 {
-    char text[8192];
+    char text[8192], membership[512] = "";
+    /* Static membership lets a restarted instance take its partitions back at once. */
+    if (!e->dynamic_membership)
+        snprintf(membership, sizeof(membership), "group_instance_id = \"%s-%d\";", e->group,
+                 e->instance ? e->instance : 1);
     int n = snprintf(text, sizeof(text),
-                     "kafka = {%s group_instance_id = \"%s-%d\";"
-                     " session_timeout_ms = \"6000\"; %s };\n"
+                     "kafka = {%s %s session_timeout_ms = \"6000\"; %s };\n"
                      "postgres = { conninfo = \"%s\"; };\n"
                      "log = { level = \"info\"; };\n"
                      "topics = {\n",
-                     hub_test_kafka_settings(), e->group, e->instance ? e->instance : 1,
-                     e->kafka_extra ? e->kafka_extra : "", e->db_projector);
+                     hub_test_kafka_settings(), membership, e->kafka_extra ? e->kafka_extra : "",
+                     e->db_projector);
     for (int i = 0; i < PH_NTOPICS; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "  %s = \"%s\";\n", ph_topic_settings[i],
                       e->topics[i]);

@@ -274,16 +274,29 @@ static int setup_metrics(projector_t *p, const char **topics, size_t ntopics, ch
     return HUB_OK;
 }
 
-static void run(projector_t *p)
+/*
+ * The main loop, until SIGTERM (HUB_EXIT_OK) or a failure that a fresh
+ * process must recover from (HUB_EXIT_FAILURE): a resync that gave up, or a
+ * consumer librdkafka declared fatally failed.
+ */
+static int run(projector_t *p)
 {
+    int rc = HUB_EXIT_OK;
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
         hub_http_heartbeat(p->http);
         update_ready(p);
         if (p->need_resync) {
-            if (projector_resync(p) != HUB_OK)
+            if (projector_resync(p) != HUB_OK) {
+                if (!hub_stop_requested())
+                    rc = HUB_EXIT_FAILURE;
                 break;
+            }
             continue;
+        }
+        if (hub_consumer_fatal(p->consumer)) {
+            rc = HUB_EXIT_FAILURE;
+            break;
         }
         /* Wait only while the batch is empty; otherwise take what is ready and commit. */
         msg = hub_consumer_poll(p->consumer, p->nitems ? 0 : 100);
@@ -299,9 +312,10 @@ static void run(projector_t *p)
         if (!p->nitems)
             housekeeping(p);
     }
-    /* SIGTERM: finish the batch in hand, then leave. */
+    /* Finish the batch in hand (rows and offsets commit together), then leave. */
     flush(p);
     progress(p, 1);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -391,9 +405,8 @@ int main(int argc, char **argv)
     }
     hub_log_info("event=started group=%s topics=%zu batch_max_events=%lld batch_max_ms=%lld",
                  conf.group_id, ntopics, conf.batch_max_events, conf.batch_max_ms);
-    run(&p);
-    rc = HUB_EXIT_OK;
-    hub_log_info("event=stopping");
+    rc = run(&p);
+    hub_log_info("event=stopping status=%d", rc);
 
 out:
     /* Closing the consumer commits the offsets stored after the last PostgreSQL commit. */
