@@ -7,6 +7,7 @@
  * table, so a field cannot be converted but forgotten by validation.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -928,6 +929,15 @@ static int hexval(char c)
     return c - 'A' + 10;
 }
 
+static EVP_MD *uuid_sha1;
+static pthread_once_t uuid_sha1_once = PTHREAD_ONCE_INIT;
+
+/* OpenSSL 3 looks an algorithm up on every EVP_sha1() init; fetch it once per process. */
+static void uuid_sha1_fetch(void)
+{
+    uuid_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
 int hub_uuid_v5(const char *ns, const void *name, size_t name_len, char out[HUB_UUID_SIZE])
 {
     unsigned char nsb[16], md[EVP_MAX_MD_SIZE];
@@ -942,10 +952,13 @@ int hub_uuid_v5(const char *ns, const void *name, size_t name_len, char out[HUB_
             j++;
         nsb[i] = (unsigned char)(hexval(ns[j]) << 4 | hexval(ns[j + 1]));
     }
+    pthread_once(&uuid_sha1_once, uuid_sha1_fetch);
+    if (!uuid_sha1)
+        return HUB_EINVAL;
     ctx = EVP_MD_CTX_new();
     if (!ctx)
         return HUB_ENOMEM;
-    if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 || EVP_DigestUpdate(ctx, nsb, 16) != 1 ||
+    if (EVP_DigestInit_ex(ctx, uuid_sha1, NULL) != 1 || EVP_DigestUpdate(ctx, nsb, 16) != 1 ||
         (name_len && EVP_DigestUpdate(ctx, name, name_len) != 1) ||
         EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 16)
         goto out;
