@@ -1,5 +1,11 @@
 /* support.c: helpers shared by the tests: environment, fresh topics and databases. */
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -224,4 +230,51 @@ long hub_test_http_get(int port, const char *path, char *buf, size_t size)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(h);
     return code;
+}
+
+const char *hub_test_service_binary(const char *service)
+{
+    static char paths[4][PATH_MAX];
+    static int next;
+    char self[PATH_MAX], *path = paths[next++ % 4];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        TEST_FAIL_("cannot read /proc/self/exe");
+    self[n] = '\0';
+    /* <build>/tests/test_x -> <build>/services/<service>/hub-<service> */
+    snprintf(path, PATH_MAX, "%s/../services/%s/hub-%s", dirname(self), service, service);
+    if (access(path, X_OK) != 0)
+        TEST_FAIL_("%s is not built", path);
+    return path;
+}
+
+pid_t hub_test_spawn(const char *path, const char *const *argv, const char *log)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        TEST_FAIL_("fork failed");
+    if (pid == 0) {
+        /* Only async-signal-safe calls here; the program must not outlive a failed test. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(126);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int hub_test_wait_exit(pid_t pid, int timeout_ms)
+{
+    int status = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    TEST_FAIL_("process %ld did not exit within %d ms", (long)pid, timeout_ms);
 }

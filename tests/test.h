@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/types.h>
+
 #include "hub/config.h"
 
 #define TEST_FAIL_(...)                                                                            \
@@ -118,5 +120,24 @@ const char *hub_test_write_file(const char *dir, const char *name, const char *t
  * size, goes into buf. Fails the test when the request cannot be made.
  */
 long hub_test_http_get(int port, const char *path, char *buf, size_t size);
+
+/*
+ * hub_test_service_binary: the built program of a service next to this test,
+ * <build>/services/<service>/hub-<service>; fails the test if it is not built.
+ * Rotates four static buffers.
+ */
+const char *hub_test_service_binary(const char *service);
+
+/*
+ * hub_test_spawn: starts path with argv (argv[0] first, NULL-terminated),
+ * stdout and stderr appended to log. The child is killed if the test dies.
+ */
+pid_t hub_test_spawn(const char *path, const char *const *argv, const char *log);
+
+/*
+ * hub_test_wait_exit: waits up to timeout_ms for pid and returns its exit
+ * status (128 + n when killed by signal n); on timeout kills it and fails.
+ */
+int hub_test_wait_exit(pid_t pid, int timeout_ms);
 
 #endif

@@ -48,34 +48,10 @@ static const char *s_maildir; /* a test's own SMTP server's Maildir; NULL: the s
 
 /* ---- processes ------------------------------------------------------------ */
 
-static const char *notifier_binary(void)
-{
-    static char path[PATH_MAX];
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    ASSERT_TRUE(n > 0);
-    self[n] = '\0';
-    /* <build>/tests/test_notifier -> <build>/services/notifier/hub-notifier */
-    snprintf(path, sizeof(path), "%s/../services/notifier/hub-notifier", dirname(self));
-    if (access(path, X_OK) != 0)
-        TEST_FAIL_("%s is not built", path);
-    return path;
-}
-
 static void start(setup_t *s)
 {
-    pid_t pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(notifier_binary(), "hub-notifier", "--config", s->config, (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
+    const char *argv[] = {"hub-notifier", "--config", s->config, NULL};
+    s->pid = hub_test_spawn(hub_test_service_binary("notifier"), argv, s->log);
 }
 
 /* Sends sig and waits for the exit; returns the exit status (128+n for a signal). */

@@ -29,34 +29,10 @@ typedef struct setup_s {
 
 static hub_codec_t *s_codec;
 
-static const char *reminder_binary(void)
-{
-    static char path[1100];
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    ASSERT_TRUE(n > 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(path, sizeof(path), "%s/../services/reminder/hub-reminder", self);
-    if (access(path, X_OK) != 0)
-        TEST_FAIL_("%s is not built", path);
-    return path;
-}
-
 static pid_t start(const setup_t *s)
 {
-    pid_t pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(reminder_binary(), "hub-reminder", "--config", s->config, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    const char *argv[] = {"hub-reminder", "--config", s->config, NULL};
+    return hub_test_spawn(hub_test_service_binary("reminder"), argv, s->log);
 }
 
 /* Non-zero while pid runs (it is reaped if it exited). */

@@ -38,19 +38,6 @@ static hub_codec_t *s_codec;
 
 /* ---- processes ------------------------------------------------------------ */
 
-static const char *reminder_binary(void)
-{
-    static char path[PATH_MAX];
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    ASSERT_TRUE(n > 0);
-    self[n] = '\0';
-    snprintf(path, sizeof(path), "%s/../services/reminder/hub-reminder", dirname(self));
-    if (access(path, X_OK) != 0)
-        TEST_FAIL_("%s is not built", path);
-    return path;
-}
-
 /* Starts hub-reminder with args (NULL-terminated, after the program name). */
 static pid_t start(const setup_t *s, const char *const *args)
 {
@@ -59,39 +46,14 @@ static pid_t start(const setup_t *s, const char *const *args)
     while (args && *args && n < HUB_ARRAY_LEN(argv) - 1)
         argv[n++] = *args++;
     argv[n] = NULL;
-    pid_t pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd < 0)
-            _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(reminder_binary(), (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits up to timeout_ms for pid; returns its exit status (128+n for a signal). */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-    int status = 0;
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        usleep(50 * 1000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    TEST_FAIL_("hub-reminder did not exit within %d ms", timeout_ms);
+    return hub_test_spawn(hub_test_service_binary("reminder"), argv, s->log);
 }
 
 /* Runs one scan as of `now` with config file config; returns the exit status. */
 static int scan(const setup_t *s, const char *config, const char *now)
 {
     const char *args[] = {"--config", config, "--once", "--now", now, NULL};
-    return wait_exit(start(s, args), 60000);
+    return hub_test_wait_exit(start(s, args), 60000);
 }
 
 /* ---- database ------------------------------------------------------------- */
@@ -509,7 +471,7 @@ static void test_boundaries_and_determinism(void)
     ASSERT_STR_CONTAINS(body, want);
     ASSERT_STR_CONTAINS(body, "hub_delivery_failures_total 0\n");
     kill(pid, SIGTERM);
-    ASSERT_INT_EQ(wait_exit(pid, 20000), 0);
+    ASSERT_INT_EQ(hub_test_wait_exit(pid, 20000), 0);
     ASSERT_INT_EQ(read_all(&s, again, 64, 16, 3), 19);
     log = hub_read_file(s.log, NULL, NULL, 0);
     int scans = 0;
@@ -540,7 +502,7 @@ static void test_unacknowledged_scan_fails(void)
 
     /* A bad --now is a usage error. */
     const char *args[] = {"--config", cfg, "--once", "--now", "2026-02-30", NULL};
-    ASSERT_INT_EQ(wait_exit(start(&s, args), 20000), 2);
+    ASSERT_INT_EQ(hub_test_wait_exit(start(&s, args), 20000), 2);
 }
 
 int main(void)
