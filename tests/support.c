@@ -278,3 +278,12 @@ int hub_test_wait_exit(pid_t pid, int timeout_ms)
     waitpid(pid, &status, 0);
     TEST_FAIL_("process %ld did not exit within %d ms", (long)pid, timeout_ms);
 }
+
+void hub_test_infra(const char *command)
+{
+    char cmd[4096];
+    hub_test_env("HUB_SCRATCH");
+    snprintf(cmd, sizeof(cmd), "bash \"%s\" %s >&2", hub_test_env("HUB_INFRA_CLI"), command);
+    if (system(cmd) != 0)
+        TEST_FAIL_("scripts/infra.sh %s failed", command);
+}

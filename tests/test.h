@@ -140,4 +140,11 @@ pid_t hub_test_spawn(const char *path, const char *const *argv, const char *log)
  */
 int hub_test_wait_exit(pid_t pid, int timeout_ms);
 
+/*
+ * hub_test_infra: runs a scripts/infra.sh command (e.g. "pg-stop",
+ * "kafka-start") on the infrastructure scripts/test started; fails the test
+ * if it fails. Its output goes to stderr.
+ */
+void hub_test_infra(const char *command);
+
 #endif

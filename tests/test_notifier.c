@@ -74,20 +74,11 @@ static int stop(setup_t *s, int sig)
     TEST_FAIL_("hub-notifier did not stop within 30 s after signal %d", sig);
 }
 
-static void infra(const char *command)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "bash \"%s\" %s >/dev/null 2>&1", hub_test_env("HUB_INFRA_CLI"),
-             command);
-    if (system(cmd) != 0)
-        TEST_FAIL_("scripts/infra.sh %s failed", command);
-}
-
 /* The SMTP server is shared: whatever happens, a test must not leave it down. */
 static void restart_smtp_at_exit(void)
 {
     if (s_smtp_stopped)
-        infra("smtp-start");
+        hub_test_infra("smtp-start");
 }
 
 static char *read_text(const char *path)
@@ -713,7 +704,7 @@ static void test_smtp_down_then_up(void)
     reminder(&ev, "later", HUB_REMINDER_PLAN_DUE_SOON, 7, "2026-03-10", "2026-03-03");
 
     s_smtp_stopped = 1;
-    infra("smtp-stop");
+    hub_test_infra("smtp-stop");
     produce(s.notifications, &ev, 0);
     flush();
     start(&s);
@@ -731,7 +722,7 @@ static void test_smtp_down_then_up(void)
     ASSERT_INT_OP(retries, >=, 3);
     ASSERT_INT_EQ(count(&s, "SELECT count(*) FROM notification_deliveries", NULL), 0);
 
-    infra("smtp-start");
+    hub_test_infra("smtp-start");
     s_smtp_stopped = 0;
     ASSERT_INT_EQ(wait_mails(addr, 1, 30000), 1);
     wait_ledger(&s, ev.event_id, "DELIVERED");

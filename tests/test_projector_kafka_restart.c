@@ -22,15 +22,6 @@ static void *produce(void *arg)
     return NULL;
 }
 
-static void infra(const char *command)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "\"%s\" %s >&2", hub_test_env("HUB_INFRA_CLI"), command);
-    hub_test_env("HUB_SCRATCH");
-    if (system(cmd) != 0)
-        TEST_FAIL_("%s failed", cmd);
-}
-
 static void test_broker_restart_mid_stream(void)
 {
     pthread_t producer;
@@ -50,10 +41,10 @@ static void test_broker_restart_mid_stream(void)
         TEST_FAIL_("pthread_create");
     ph_start(&env);
     usleep(2500 * 1000);
-    infra("kafka-stop");
+    hub_test_infra("kafka-stop");
     usleep(2000 * 1000);
     ph_check_alive(&env);
-    infra("kafka-start");
+    hub_test_infra("kafka-start");
     pthread_join(producer, NULL);
     ph_wait_caught_up(&env, 300);
     ph_check_alive(&env);
