@@ -5,28 +5,11 @@
  * clean single pass gives: a commit whose dead letter could not be delivered
  * is not committed, and positions come from PostgreSQL.
  */
-#include <pthread.h>
-
 #include "projector_harness.h"
-
-#define EVENTS 30000
-#define RATE   5000
-#define SEED   20191101
-
-static ph_env_t env;
-static wl_expect_t expect;
-
-static void *produce(void *arg)
-{
-    wl_produce(&env, SEED, 0, EVENTS, RATE, &expect);
-    return NULL;
-}
 
 static void test_broker_restart_mid_stream(void)
 {
-    pthread_t producer;
-    PGconn *c;
-    char *want, *got, cmd[1200];
+    ph_env_t env;
 
     ph_setup(&env, "kafkarestart", 3, "batch_max_ms = 50;\n  retry_max_ms = 1000;");
     /*
@@ -37,29 +20,7 @@ static void test_broker_restart_mid_stream(void)
      */
     env.dynamic_membership = 1;
     ph_write_config(&env, "batch_max_ms = 50;\n  retry_max_ms = 1000;");
-    if (pthread_create(&producer, NULL, produce, NULL) != 0)
-        TEST_FAIL_("pthread_create");
-    ph_start(&env);
-    usleep(2500 * 1000);
-    hub_test_infra("kafka-stop");
-    usleep(2000 * 1000);
-    ph_check_alive(&env);
-    hub_test_infra("kafka-start");
-    pthread_join(producer, NULL);
-    ph_wait_caught_up(&env, 300);
-    ph_check_alive(&env);
-
-    c = ph_connect(env.db_admin);
-    want = wl_expected_text(&expect);
-    got = wl_actual_text(c);
-    wl_assert_same(want, got);
-    ASSERT_INT_EQ(ph_stop(&env, SIGTERM), 0);
-    /* It rode the outage out in one process. */
-    snprintf(cmd, sizeof(cmd), "test $(grep -c 'event=started' %s) -eq 1", env.log);
-    ASSERT_INT_EQ(system(cmd), 0);
-    free(want);
-    free(got);
-    PQfinish(c);
+    ph_outage_mid_stream(&env, 20191101, 30000, 5000, "kafka-stop", "kafka-start", 2000);
     ph_teardown(&env);
 }
 
