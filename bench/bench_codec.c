@@ -3,7 +3,9 @@
  * YoungPersonFlagged (tests/codec_cases.h), and heap allocations per event
  * after warm-up, for the codec's three paths: the direct coder (what services
  * use), avro-c generic values (hub_codec_set_generic), and avro-c's resolved
- * reader (v1 data read by a codec whose catalogue has v2).
+ * reader (v1 data read by a codec whose catalogue has v2). Also the rates of
+ * the event's compact JSON text (what the projector stores) through jansson
+ * and through hub_event_json_text.
  *
  * Allocations are counted by defining malloc, calloc and realloc in this
  * executable, which interposes them for libhub and avro-c as well.
@@ -19,6 +21,7 @@
 #include "codec_cases.h"
 #include "hub/codec.h"
 #include "hub/common.h"
+#include "hub/events.h"
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -132,6 +135,45 @@ static result_t bench_decode(hub_codec_t *c, const hub_buf_t *in, long n, int ru
     return r;
 }
 
+/* ev's compact JSON text: jansson's tree and json_dumps, or hub_event_json_text into a buffer. */
+static void json_text_once(const hub_event_t *ev, int direct)
+{
+    char text[4096];
+
+    if (direct) {
+        sink += (int64_t)hub_event_json_text(ev, text, sizeof(text));
+        return;
+    }
+    json_t *obj = hub_event_to_json(ev);
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!s)
+        die("json_dumps", "out of memory");
+    sink += s[0];
+    free(s);
+    json_decref(obj);
+}
+
+static result_t bench_json(const hub_event_t *ev, int direct, long n, int runs)
+{
+    result_t r = {0};
+    unsigned long allocs = 0;
+
+    for (long i = 0; i < 10000; i++)
+        json_text_once(ev, direct);
+    for (int run = 0; run < runs; run++) {
+        unsigned long a0 = allocations;
+        double t0 = now_s();
+        for (long i = 0; i < n; i++)
+            json_text_once(ev, direct);
+        double rate = (double)n / (now_s() - t0);
+        allocs += allocations - a0;
+        if (rate > r.per_sec)
+            r.per_sec = rate;
+    }
+    r.allocs_per_ev = (double)allocs / ((double)n * runs);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
@@ -168,6 +210,11 @@ int main(int argc, char **argv)
     result_t rd = bench_decode(v2, &framed, n, runs);
     printf("%-34s %14s %10s %14.0f %10.2f\n", "avro-c resolved reader (v1 -> v2)", "-", "-",
            rd.per_sec, rd.allocs_per_ev);
+
+    printf("\n%-34s %14s %10s\n", "JSON text (projector)", "events/s", "allocs/ev");
+    result_t jj = bench_json(&ev, 0, n, runs), jt = bench_json(&ev, 1, n, runs);
+    printf("%-34s %14.0f %10.2f\n", "jansson tree + json_dumps", jj.per_sec, jj.allocs_per_ev);
+    printf("%-34s %14.0f %10.2f\n", "hub_event_json_text", jt.per_sec, jt.allocs_per_ev);
 
     hub_buf_free(&framed);
     hub_codec_destroy(v1);

@@ -324,12 +324,15 @@ const char *hub_event_key(const hub_event_t *ev)
     return t ? (const char *)ev + t->key_off : NULL;
 }
 
+static const char *source_field(const type_t *t)
+{
+    return t->partner ? "source_agency" : "producer";
+}
+
 const char *hub_event_source_field(hub_event_type_t type)
 {
     const type_t *t = type_of(type);
-    if (!t)
-        return NULL;
-    return t->partner ? "source_agency" : "producer";
+    return t ? source_field(t) : NULL;
 }
 
 /* Typed views of a field inside an event. */
@@ -395,17 +398,117 @@ static void f_set_has(hub_event_t *ev, const field_t *f, int v)
         memcpy((char *)ev + f->has_off, &v, sizeof(v));
 }
 
-/* ---- to JSON ---------------------------------------------------------------- */
+/* ---- UTF-8 ------------------------------------------------------------------ */
 
 /*
- * A JSON string for a fixed buffer. Validated events are UTF-8; a struct that
- * is not becomes null rather than invalid JSON.
+ * The length (2 to 4) of the well-formed multi-byte UTF-8 sequence at p, of
+ * which avail bytes may be read, or 0 for a stray continuation byte, an
+ * overlong form, a surrogate, a value above U+10FFFF or a cut-short sequence.
+ * *cp gets its code point. jansson's json_stringn accepts exactly these.
  */
-static json_t *str_json(const char *s, size_t size)
+static size_t utf8_seq(const unsigned char *p, size_t avail, unsigned *cp)
 {
-    json_t *v = json_stringn(s, strnlen(s, size));
-    return v ? v : json_null();
+    unsigned c = p[0], v;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        v = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        v = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        v = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > avail)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
+        (n == 4 && (v < 0x10000 || v > 0x10ffff)))
+        return 0;
+    *cp = v;
+    return n;
 }
+
+/* ---- JSON members ----------------------------------------------------------- */
+
+/*
+ * An event's JSON object is its header (event_id, occurred_at, the source
+ * field) followed by its type's fields, in table order. hub_event_to_json and
+ * hub_event_json_text both take names, order and null-ness from member(), so
+ * the tree and the text cannot disagree.
+ */
+#define HEADER_MEMBERS 3
+
+typedef enum { V_NULL, V_STR, V_DATE, V_TIME, V_INT, V_RISKS } value_kind_t;
+
+typedef struct {
+    value_kind_t kind;
+    const char *s; /* V_STR; not NUL-terminated when it fills its buffer */
+    size_t len;    /* V_STR */
+    int64_t n;     /* V_DATE day, V_TIME Unix ms, V_INT value, V_RISKS set */
+} value_t;
+
+static value_t str_value(const char *s, size_t size)
+{
+    return (value_t){V_STR, s, strnlen(s, size), 0};
+}
+
+/* Member i (< HEADER_MEMBERS + t->nfields) of ev, of type t: its name, and its value in *v. */
+static const char *member(const hub_event_t *ev, const type_t *t, size_t i, value_t *v)
+{
+    const field_t *f;
+
+    switch (i) {
+    case 0:
+        *v = str_value(ev->event_id, sizeof(ev->event_id));
+        return "event_id";
+    case 1:
+        *v = (value_t){V_TIME, NULL, 0, ev->occurred_at};
+        return "occurred_at";
+    case 2:
+        *v = str_value(ev->source, sizeof(ev->source));
+        return source_field(t);
+    }
+    f = &t->fields[i - HEADER_MEMBERS];
+    *v = (value_t){V_NULL, NULL, 0, 0};
+    if (!f_has(ev, f))
+        return f->name;
+    switch (f->kind) {
+    case K_UUID:
+    case K_SUBJECT:
+    case K_CODE:
+    case K_TITLE:
+    case K_LINK:
+        *v = str_value(f_cstr(ev, f), f->size);
+        break;
+    case K_DATE:
+        *v = (value_t){V_DATE, NULL, 0, f_ci32(ev, f)};
+        break;
+    case K_INT:
+        *v = (value_t){V_INT, NULL, 0, f_ci32(ev, f)};
+        break;
+    case K_ENUM: {
+        const char *name = sym_name(f->syms, f_cenum(ev, f));
+        if (name)
+            *v = (value_t){V_STR, name, strlen(name), 0};
+        break;
+    }
+    case K_RISKS:
+        *v = (value_t){V_RISKS, NULL, 0, f_crisks(ev, f)};
+        break;
+    }
+    return f->name;
+}
+
+/* ---- to JSON ---------------------------------------------------------------- */
 
 /* json_object_set_new that reports failure instead of leaking or ignoring it. */
 static int put(json_t *obj, const char *name, json_t *v)
@@ -415,36 +518,29 @@ static int put(json_t *obj, const char *name, json_t *v)
     return json_object_set_new(obj, name, v);
 }
 
-static json_t *date_json(hub_date_t d)
+static json_t *value_json(const value_t *v)
 {
-    char buf[32];
-    return json_string(hub_date_format(d, buf, sizeof(buf)));
-}
+    char buf[40];
 
-static json_t *field_to_json(const hub_event_t *ev, const field_t *f)
-{
-    if (!f_has(ev, f))
+    switch (v->kind) {
+    case V_NULL:
         return json_null();
-    switch (f->kind) {
-    case K_UUID:
-    case K_SUBJECT:
-    case K_CODE:
-    case K_TITLE:
-    case K_LINK:
-        return str_json(f_cstr(ev, f), f->size);
-    case K_DATE:
-        return date_json(f_ci32(ev, f));
-    case K_INT:
-        return json_integer(f_ci32(ev, f));
-    case K_ENUM: {
-        const char *name = sym_name(f->syms, f_cenum(ev, f));
-        return name ? json_string(name) : json_null();
+    case V_STR: {
+        /* Validated events are UTF-8; a struct that is not becomes null, not invalid JSON. */
+        json_t *s = json_stringn(v->s, v->len);
+        return s ? s : json_null();
     }
-    case K_RISKS: {
+    case V_DATE:
+        return json_string(hub_date_format((hub_date_t)v->n, buf, sizeof(buf)));
+    case V_TIME:
+        return json_string(hub_timestamp_format(v->n, buf, sizeof(buf)));
+    case V_INT:
+        return json_integer(v->n);
+    case V_RISKS: {
         json_t *arr = json_array();
-        hub_risk_set_t set = f_crisks(ev, f);
         for (int i = 0; arr && i < HUB_RISK__COUNT; i++)
-            if ((set & HUB_RISK_BIT(i)) && json_array_append_new(arr, json_string(risk_names[i]))) {
+            if ((v->n & HUB_RISK_BIT(i)) &&
+                json_array_append_new(arr, json_string(risk_names[i]))) {
                 json_decref(arr);
                 return NULL;
             }
@@ -457,27 +553,237 @@ static json_t *field_to_json(const hub_event_t *ev, const field_t *f)
 json_t *hub_event_to_json(const hub_event_t *ev)
 {
     const type_t *t = type_of(ev->type);
-    json_t *obj = NULL;
-    char ts[40];
+    json_t *obj = json_object();
 
-    if (!t)
-        return json_object();
-    obj = json_object();
-    if (!obj)
-        goto fail;
-    if (put(obj, "event_id", str_json(ev->event_id, sizeof(ev->event_id))) ||
-        put(obj, "occurred_at",
-            json_string(hub_timestamp_format(ev->occurred_at, ts, sizeof(ts)))) ||
-        put(obj, hub_event_source_field(ev->type), str_json(ev->source, sizeof(ev->source))))
-        goto fail;
-    for (size_t i = 0; i < t->nfields; i++)
-        if (put(obj, t->fields[i].name, field_to_json(ev, &t->fields[i])))
-            goto fail;
+    for (size_t i = 0; obj && t && i < HEADER_MEMBERS + t->nfields; i++) {
+        value_t v;
+        const char *name = member(ev, t, i, &v);
+        if (put(obj, name, value_json(&v))) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
     return obj;
+}
 
-fail:
-    json_decref(obj);
-    return NULL;
+/* ---- to JSON text ----------------------------------------------------------- */
+
+/* Output in the manner of snprintf: len counts every byte, only the first size are stored. */
+typedef struct {
+    char *buf;
+    size_t size;
+    size_t len;
+} text_t;
+
+static void put_bytes(text_t *w, const void *s, size_t n)
+{
+    if (w->len < w->size) {
+        size_t room = w->size - w->len;
+        memcpy(w->buf + w->len, s, n < room ? n : room);
+    }
+    w->len += n;
+}
+
+/* jansson's escape for c (a control character, '"' or '\\'): upper-case hex in \u00XX. */
+static void put_escape(text_t *w, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char e[6] = {'\\', (char)c, '0', '0', 0, 0};
+    size_t n = 2;
+
+    switch (c) {
+    case '\b':
+        e[1] = 'b';
+        break;
+    case '\f':
+        e[1] = 'f';
+        break;
+    case '\n':
+        e[1] = 'n';
+        break;
+    case '\r':
+        e[1] = 'r';
+        break;
+    case '\t':
+        e[1] = 't';
+        break;
+    case '"':
+    case '\\':
+        break;
+    default:
+        e[1] = 'u';
+        e[4] = hex[c >> 4];
+        e[5] = hex[c & 0xf];
+        n = 6;
+    }
+    put_bytes(w, e, n);
+}
+
+/*
+ * A string as json_dumps writes it without JSON_ENSURE_ASCII or
+ * JSON_ESCAPE_SLASH; null when it is not UTF-8, as value_json makes it.
+ */
+static void put_string(text_t *w, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+    size_t start = w->len;
+    unsigned cp;
+
+    put_bytes(w, "\"", 1);
+    while (p < end) {
+        if (*p >= 0x80) {
+            size_t n = utf8_seq(p, (size_t)(end - p), &cp);
+            if (!n) {
+                w->len = start;
+                put_bytes(w, "null", 4);
+                return;
+            }
+            p += n;
+        } else if (*p < 0x20 || *p == '"' || *p == '\\') {
+            put_bytes(w, run, (size_t)(p - run));
+            put_escape(w, *p);
+            run = ++p;
+        } else {
+            p++;
+        }
+    }
+    put_bytes(w, run, (size_t)(p - run));
+    put_bytes(w, "\"", 1);
+}
+
+/* v as exactly width decimal digits, zero-padded. */
+static void put_digits(char *out, unsigned v, int width)
+{
+    while (width-- > 0) {
+        out[width] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/*
+ * "YYYY-MM-DD" for day number d into out (no NUL), as hub_date_format writes
+ * it; 0 for years outside 0000-9999, which are left to hub_date_format.
+ */
+static size_t ymd_text(int64_t d, char *out)
+{
+    int y, m, day;
+
+    if (d < INT32_MIN || d > INT32_MAX)
+        return 0;
+    hub_date_to_ymd((hub_date_t)d, &y, &m, &day);
+    if (y < 0 || y > 9999)
+        return 0;
+    put_digits(out, (unsigned)y, 4);
+    out[4] = '-';
+    put_digits(out + 5, (unsigned)m, 2);
+    out[7] = '-';
+    put_digits(out + 8, (unsigned)day, 2);
+    return 10;
+}
+
+/* Dates and timestamps as quoted strings, without snprintf for years 0000-9999. */
+static void put_time(text_t *w, value_kind_t kind, int64_t n)
+{
+    char buf[48];
+    size_t len;
+
+    if (kind == V_DATE) {
+        len = ymd_text(n, buf + 1);
+        if (!len)
+            len = strlen(hub_date_format((hub_date_t)n, buf + 1, sizeof(buf) - 2));
+    } else {
+        /* Floor division, as hub_timestamp_format splits ms into days and the time of day. */
+        int64_t day = n / 86400000, ms = n % 86400000;
+        if (ms < 0) {
+            day--;
+            ms += 86400000;
+        }
+        len = ymd_text(day, buf + 1);
+        if (len) {
+            buf[11] = 'T';
+            put_digits(buf + 12, (unsigned)(ms / 3600000), 2);
+            buf[14] = ':';
+            put_digits(buf + 15, (unsigned)(ms / 60000 % 60), 2);
+            buf[17] = ':';
+            put_digits(buf + 18, (unsigned)(ms / 1000 % 60), 2);
+            buf[20] = '.';
+            put_digits(buf + 21, (unsigned)(ms % 1000), 3);
+            buf[24] = 'Z';
+            len = 24;
+        } else {
+            len = strlen(hub_timestamp_format(n, buf + 1, sizeof(buf) - 2));
+        }
+    }
+    buf[0] = '"';
+    buf[len + 1] = '"';
+    put_bytes(w, buf, len + 2);
+}
+
+static void put_int(text_t *w, int64_t n)
+{
+    char buf[24];
+    size_t i = sizeof(buf);
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+
+    do {
+        buf[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        buf[--i] = '-';
+    put_bytes(w, buf + i, sizeof(buf) - i);
+}
+
+static void put_value(text_t *w, const value_t *v)
+{
+    switch (v->kind) {
+    case V_NULL:
+        put_bytes(w, "null", 4);
+        break;
+    case V_STR:
+        put_string(w, v->s, v->len);
+        break;
+    case V_DATE:
+    case V_TIME:
+        put_time(w, v->kind, v->n);
+        break;
+    case V_INT:
+        put_int(w, v->n);
+        break;
+    case V_RISKS: {
+        const char *sep = "\"";
+        put_bytes(w, "[", 1);
+        for (int i = 0; i < HUB_RISK__COUNT; i++)
+            if (v->n & HUB_RISK_BIT(i)) {
+                put_bytes(w, sep, strlen(sep));
+                put_bytes(w, risk_names[i], strlen(risk_names[i]));
+                put_bytes(w, "\"", 1);
+                sep = ",\"";
+            }
+        put_bytes(w, "]", 1);
+        break;
+    }
+    }
+}
+
+size_t hub_event_json_text(const hub_event_t *ev, char *buf, size_t size)
+{
+    const type_t *t = type_of(ev->type);
+    text_t w = {buf, size, 0};
+
+    put_bytes(&w, "{", 1);
+    for (size_t i = 0; t && i < HEADER_MEMBERS + t->nfields; i++) {
+        value_t v;
+        const char *name = member(ev, t, i, &v);
+        put_bytes(&w, i ? ",\"" : "\"", i ? 2 : 1);
+        put_bytes(&w, name, strlen(name));
+        put_bytes(&w, "\":", 2);
+        put_value(&w, &v);
+    }
+    put_bytes(&w, "}", 1);
+    if (size)
+        buf[w.len < size ? w.len : size - 1] = '\0';
+    return w.len;
 }
 
 /* ---- from JSON -------------------------------------------------------------- */
@@ -707,40 +1013,23 @@ static int code_valid(const char *s)
 /* Well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF) without control codes. */
 static int text_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    if (!*p)
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+
+    if (p == end)
         return 0;
-    while (*p) {
-        unsigned c = *p;
-        int n;
+    while (p < end) {
         unsigned cp;
-        if (c < 0x20 || c == 0x7f)
+        size_t n;
+        if (*p < 0x20 || *p == 0x7f)
             return 0;
-        if (c < 0x80) {
+        if (*p < 0x80) {
             p++;
             continue;
         }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
+        n = utf8_seq(p, (size_t)(end - p), &cp);
+        if (!n || (cp >= 0x80 && cp <= 0x9f))
             return 0;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
-            return 0;
-        p += n + 1;
+        p += n;
     }
     return 1;
 }

@@ -5,6 +5,7 @@
  */
 #include <jansson.h>
 
+#include "codec_cases.h"
 #include "hub/common.h"
 #include "hub/date.h"
 #include "hub/events.h"
@@ -535,6 +536,440 @@ static void test_json_errors(void)
     }
 }
 
+/* ---- JSON text ------------------------------------------------------------------ */
+
+/* The jansson path the projector used: the tree dumped with JSON_COMPACT. Caller frees. */
+static char *jansson_text(const hub_event_t *ev)
+{
+    json_t *obj = hub_event_to_json(ev);
+    ASSERT_TRUE(obj != NULL);
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    ASSERT_TRUE(s != NULL);
+    return s;
+}
+
+/* Asserts hub_event_json_text gives exactly the jansson text for ev. */
+static void assert_text_matches(const hub_event_t *ev, const char *what)
+{
+    static char buf[16384];
+    char *want = jansson_text(ev);
+    size_t n = hub_event_json_text(ev, buf, sizeof(buf));
+    const char *type = hub_event_type_name(ev->type);
+
+    ASSERT_INT_OP(n, <, sizeof(buf));
+    if (n != strlen(want) || memcmp(buf, want, n + 1) != 0)
+        TEST_FAIL_(
+            "%s (%s): hub_event_json_text differs from jansson\n  jansson: %s\n  text:    %s", what,
+            type ? type : "no type", want, buf);
+    free(want);
+}
+
+/* codec_cases() plus its first event of each type, so every type is covered. */
+static int fixture_events(hub_event_t *cases, hub_event_t *per_type)
+{
+    int n = codec_cases(cases);
+    int found = 0;
+    for (int t = HUB_EVENT_NONE + 1; t < HUB_EVENT__COUNT; t++)
+        for (int i = 0; i < n; i++)
+            if (cases[i].type == (hub_event_type_t)t) {
+                per_type[t] = cases[i];
+                found++;
+                break;
+            }
+    ASSERT_INT_EQ(found, HUB_EVENT__COUNT - 1);
+    return n;
+}
+
+static void test_json_text_fixtures(void)
+{
+    hub_event_t cases[CODEC_CASES_MAX], per_type[HUB_EVENT__COUNT], ev;
+    int n = fixture_events(cases, per_type);
+    char what[64];
+
+    for (size_t i = 0; i < HUB_ARRAY_LEN(samples); i++) {
+        parse_event(samples[i].type, samples[i].json, &ev);
+        assert_text_matches(&ev, "sample");
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(what, sizeof(what), "codec case %d", i);
+        assert_text_matches(&cases[i], what);
+    }
+
+    /* The exact text of one event, so the comparison above is not with an empty string. */
+    char buf[1024];
+    parse_event(HUB_EVENT_MEETING_ACTION_COMPLETED, sample_json(HUB_EVENT_MEETING_ACTION_COMPLETED),
+                &ev);
+    ASSERT_INT_EQ(hub_event_json_text(&ev, buf, sizeof(buf)), strlen(buf));
+    ASSERT_STR_EQ(buf, "{\"event_id\":\"" UUID1 "\",\"occurred_at\":\"2025-06-14T09:30:04.000Z\","
+                       "\"source_agency\":\"LEICS_POLICE\",\"action_id\":\"" UUID2 "\","
+                       "\"completed_on\":\"2025-06-14\"}");
+
+    /* No type: an empty object, as hub_event_to_json gives. */
+    ev.type = HUB_EVENT_NONE;
+    assert_text_matches(&ev, "no type");
+    ASSERT_INT_EQ(hub_event_json_text(&ev, buf, sizeof(buf)), 2);
+    ASSERT_STR_EQ(buf, "{}");
+    ev.type = HUB_EVENT__COUNT;
+    assert_text_matches(&ev, "type out of range");
+
+    /* Optional fields absent, in both types that have them. */
+    ev = per_type[HUB_EVENT_REMINDER_DUE];
+    ev.u.reminder.has_subject_key = 0;
+    ev.u.reminder.has_due_date = 0;
+    assert_text_matches(&ev, "optional fields absent");
+    ev = per_type[HUB_EVENT_MEETING_ACTION_RECORDED];
+    ev.u.action_recorded.has_subject_key = 0;
+    assert_text_matches(&ev, "optional subject_key absent");
+    ev.u.action_recorded.has_subject_key = 1;
+    assert_text_matches(&ev, "optional subject_key present");
+
+    /* Enums: every symbol, and values outside the table (null). */
+    for (int v = -2; v <= HUB_OUTCOME__COUNT + 1; v++) {
+        ev = per_type[HUB_EVENT_TRANSITION_PLAN_COMPLETED];
+        ev.u.plan_completed.outcome = (hub_plan_outcome_t)v;
+        ev.u.plan_completed.local_authority = (hub_local_authority_t)(v % (HUB_LA__COUNT + 1));
+        assert_text_matches(&ev, "enum values");
+    }
+    for (int v = -1; v <= HUB_ACTION__COUNT; v++) {
+        ev = per_type[HUB_EVENT_MEETING_ACTION_RECORDED];
+        ev.u.action_recorded.kind = (hub_action_kind_t)v;
+        assert_text_matches(&ev, "action kinds");
+    }
+
+    /* Risk sets: empty, each category alone, all, and bits beyond the categories. */
+    static const hub_risk_set_t sets[] = {0, HUB_RISK_BIT(HUB_RISK__COUNT) - 1,
+                                          HUB_RISK_BIT(HUB_RISK__COUNT), UINT32_MAX, 0x80000001u};
+    for (size_t i = 0; i < HUB_ARRAY_LEN(sets) + HUB_RISK__COUNT; i++) {
+        ev = per_type[HUB_EVENT_YOUNG_PERSON_FLAGGED];
+        ev.u.flagged.risk_categories =
+            i < HUB_ARRAY_LEN(sets) ? sets[i] : HUB_RISK_BIT(i - HUB_ARRAY_LEN(sets));
+        assert_text_matches(&ev, "risk sets");
+    }
+
+    /* Integers across the 32-bit range. */
+    static const int32_t ints[] = {INT32_MIN, INT32_MIN + 1, -1000000, -10, -9, -1, 0, 1, 9, 10, 99,
+                                   100,       1000000,       INT32_MAX};
+    for (size_t i = 0; i < HUB_ARRAY_LEN(ints); i++) {
+        ev = per_type[HUB_EVENT_BRIEFING_SENT];
+        ev.u.briefing_sent.recipients = ints[i];
+        assert_text_matches(&ev, "recipients");
+        ev = per_type[HUB_EVENT_MEETING_ACTION_OVERDUE];
+        ev.u.action_overdue.days_overdue = ints[i];
+        assert_text_matches(&ev, "days_overdue");
+    }
+
+    /* Dates: every day of years 1899-2201 and the edges of four-digit years and of int32. */
+    hub_date_t lo = cc_date(1899, 1, 1), hi = cc_date(2201, 12, 31);
+    static const hub_date_t edges[] = {INT32_MIN, -719529, -719528, -1,
+                                       0,         2932896, 2932897, INT32_MAX};
+    int dates = 0;
+    ev = per_type[HUB_EVENT_MEETING_ACTION_COMPLETED];
+    for (hub_date_t d = lo; d <= hi; d++, dates++) {
+        ev.u.action_completed.completed_on = d;
+        assert_text_matches(&ev, "completed_on");
+    }
+    for (size_t i = 0; i < HUB_ARRAY_LEN(edges); i++, dates++) {
+        ev.u.action_completed.completed_on = edges[i];
+        assert_text_matches(&ev, "completed_on at an edge");
+    }
+    ASSERT_INT_OP(dates, >, 300 * 365);
+
+    /* Timestamps: before and after 1970, every millisecond digit, and beyond four-digit years. */
+    static const int64_t stamps[] = {
+        0,
+        -1,
+        -999,
+        -1000,
+        -1001,
+        -86400000,
+        -86400001,
+        INT64_C(-62167219200000), /* 0000-01-01T00:00:00.000Z */
+        INT64_C(-62167219200001),
+        INT64_C(253402300799999), /* 9999-12-31T23:59:59.999Z */
+        INT64_C(253402300800000),
+        INT64_C(1749893400250),
+        INT64_C(-2208988800001),
+        INT64_MAX,
+        INT64_MIN + 86400000,
+    };
+    for (size_t i = 0; i < HUB_ARRAY_LEN(stamps); i++) {
+        ev.occurred_at = stamps[i];
+        assert_text_matches(&ev, "occurred_at");
+    }
+    for (int64_t ms = INT64_C(1749893400000); ms < INT64_C(1749893400000) + 86400000;
+         ms += 86399 * 3 + 1) {
+        ev.occurred_at = ms;
+        assert_text_matches(&ev, "occurred_at over a day");
+        ev.occurred_at = -ms;
+        assert_text_matches(&ev, "occurred_at before 1970");
+    }
+}
+
+/*
+ * The string buffers of ev: the header's and its type's, optional ones made
+ * present. Returns how many (ptr and size hold at least 8).
+ */
+static size_t string_fields(hub_event_t *ev, char **ptr, size_t *size)
+{
+    size_t n = 0;
+#define S(field) (ptr[n] = (field), size[n] = sizeof(field), n++)
+    S(ev->event_id);
+    S(ev->source);
+    switch (ev->type) {
+    case HUB_EVENT_YOUNG_PERSON_FLAGGED:
+        S(ev->u.flagged.subject_key);
+        break;
+    case HUB_EVENT_TRANSITION_PLAN_DUE:
+        S(ev->u.plan_due.subject_key);
+        S(ev->u.plan_due.cause_event_id);
+        break;
+    case HUB_EVENT_TRANSITION_PLAN_COMPLETED:
+        S(ev->u.plan_completed.subject_key);
+        break;
+    case HUB_EVENT_MEETING_ACTION_RECORDED:
+        S(ev->u.action_recorded.action_id);
+        S(ev->u.action_recorded.meeting_id);
+        S(ev->u.action_recorded.owner_agency);
+        S(ev->u.action_recorded.owner_group_id);
+        S(ev->u.action_recorded.subject_key);
+        ev->u.action_recorded.has_subject_key = 1;
+        break;
+    case HUB_EVENT_MEETING_ACTION_COMPLETED:
+        S(ev->u.action_completed.action_id);
+        break;
+    case HUB_EVENT_MEETING_ACTION_OVERDUE:
+        S(ev->u.action_overdue.action_id);
+        S(ev->u.action_overdue.owner_group_id);
+        break;
+    case HUB_EVENT_REMINDER_DUE:
+        S(ev->u.reminder.group_id);
+        S(ev->u.reminder.subject_key);
+        ev->u.reminder.has_subject_key = 1;
+        break;
+    case HUB_EVENT_BRIEFING_REQUESTED:
+        S(ev->u.briefing_requested.group_id);
+        S(ev->u.briefing_requested.title);
+        S(ev->u.briefing_requested.link);
+        break;
+    case HUB_EVENT_BRIEFING_SENT:
+        S(ev->u.briefing_sent.group_id);
+        S(ev->u.briefing_sent.request_event_id);
+        break;
+    default:
+        TEST_FAIL_("no string fields listed for type %d", (int)ev->type);
+    }
+#undef S
+    return n;
+}
+
+/* Fills a buffer of size bytes with len bytes cycled from pattern, then a NUL if len < size. */
+static void fill(char *dst, size_t size, const char *pattern, size_t len)
+{
+    size_t plen = strlen(pattern);
+    for (size_t i = 0; i < len; i++)
+        dst[i] = pattern[i % plen];
+    if (len < size)
+        dst[len] = '\0';
+}
+
+static void test_json_text_strings(void)
+{
+    static const char *const awkward[] = {
+        "",
+        "\"quoted\"",
+        "back\\slash\\",
+        "\"\\\"\\\\",
+        "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f",
+        "\b\f\n\r\t",
+        "DEL \x7f end",
+        "a/b</script>",
+        " leading and trailing spaces ",
+        "\xc3\xa9\xc3\xa8 \xe2\x80\x93 \xf0\x9f\x93\x85", /* 2, 3 and 4 bytes */
+        "\xc2\x80\xc2\x9f\xc2\xa0",                       /* C1 controls, NBSP */
+        "\xe2\x80\xa8\xe2\x80\xa9",                       /* U+2028, U+2029 */
+        "\xef\xbb\xbf\xef\xbf\xbd\xef\xbf\xbf",           /* BOM, U+FFFD, U+FFFF */
+        "\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf",       /* U+D7FF, U+E000, U+10FFFF */
+        "\xc3\x28",                                       /* bad continuation */
+        "\xc0\xaf",                                       /* overlong */
+        "\xe0\x80\xaf",                                   /* overlong */
+        "\xf0\x80\x80\xaf",                               /* overlong */
+        "\xed\xa0\x80",                                   /* surrogate */
+        "\xf4\x90\x80\x80",                               /* above U+10FFFF */
+        "\x80",                                           /* stray continuation */
+        "\xff\xfe",                                       /* never valid */
+        "cut \xe2\x80",                                   /* cut short */
+        "\"\x01\xc3\xa9\\\x1f\xf0\x9f\x93\x85\x7f/",      /* a mixture */
+    };
+    hub_event_t cases[CODEC_CASES_MAX], per_type[HUB_EVENT__COUNT];
+    char *ptr[8], what[64];
+    size_t size[8], compared = 0;
+
+    fixture_events(cases, per_type);
+    for (int t = HUB_EVENT_NONE + 1; t < HUB_EVENT__COUNT; t++) {
+        hub_event_t ev = per_type[t];
+        size_t n = string_fields(&ev, ptr, size);
+
+        /* string_fields names every string member: all of them show a marker in the tree. */
+        for (size_t f = 0; f < n; f++)
+            fill(ptr[f], size[f], "marker", 6);
+        json_t *obj = hub_event_to_json(&ev);
+        const char *key;
+        json_t *value;
+        size_t markers = 0;
+        json_object_foreach(obj, key, value)
+        {
+            if (json_is_string(value) && strcmp(json_string_value(value), "marker") == 0)
+                markers++;
+        }
+        json_decref(obj);
+        ASSERT_INT_EQ(markers, n);
+
+        for (size_t a = 0; a < HUB_ARRAY_LEN(awkward); a++) {
+            /* In each field alone, and in all of them at once. */
+            for (size_t f = 0; f <= n; f++) {
+                hub_event_t e = per_type[t];
+                string_fields(&e, ptr, size);
+                for (size_t g = 0; g < n; g++)
+                    if (g == f || f == n)
+                        fill(ptr[g], size[g], awkward[a], strlen(awkward[a]));
+                snprintf(what, sizeof(what), "awkward string %zu in field %zu", a, f);
+                assert_text_matches(&e, what);
+                compared++;
+            }
+        }
+
+        /* Each byte 0x01-0xff alone, between ASCII letters. */
+        for (int c = 1; c < 256; c++) {
+            hub_event_t e = per_type[t];
+            char s[4] = {'a', (char)c, 'b', 0};
+            string_fields(&e, ptr, size);
+            for (size_t g = 0; g < n; g++)
+                fill(ptr[g], size[g], s, 3);
+            snprintf(what, sizeof(what), "byte 0x%02x", (unsigned)c);
+            assert_text_matches(&e, what);
+            compared++;
+        }
+
+        /* Maximum lengths: size - 1 bytes, and the whole buffer without a NUL. */
+        static const char *const patterns[] = {"a",
+                                               "\x01",
+                                               "\"",
+                                               "\\",
+                                               "\x1f\x7f",
+                                               "\xc3\xa9",
+                                               "\xe2\x80\x93",
+                                               "\xf0\x9f\x93\x85",
+                                               "\"\x01\xc3\xa9\\\x1f\xe2\x80\x93/"};
+        for (size_t p = 0; p < HUB_ARRAY_LEN(patterns); p++) {
+            for (int whole = 0; whole <= 1; whole++) {
+                hub_event_t e = per_type[t];
+                string_fields(&e, ptr, size);
+                for (size_t g = 0; g < n; g++)
+                    fill(ptr[g], size[g], patterns[p], size[g] - 1 + (size_t)whole);
+                assert_text_matches(&e, whole ? "whole buffer" : "maximum length");
+                compared++;
+            }
+        }
+    }
+    ASSERT_INT_OP(compared, >, 1000);
+
+    /* A sequence cut by the end of a full buffer is not completed by the bytes after it. */
+    hub_event_t cut = per_type[HUB_EVENT_BRIEFING_REQUESTED];
+    hub_briefing_requested_t *br = &cut.u.briefing_requested;
+    ASSERT_TRUE(br->title == br->group_id + sizeof(br->group_id));
+    memset(br->group_id, 'g', sizeof(br->group_id));
+    memcpy(br->group_id + sizeof(br->group_id) - 2, "\xe2\x80", 2);
+    snprintf(br->title, sizeof(br->title), "\x93 rest");
+    assert_text_matches(&cut, "sequence cut by the end of its buffer");
+    br->title[0] = 'x';
+    assert_text_matches(&cut, "sequence cut by the end of its buffer");
+
+    /* Multi-byte sequences: jansson's json_stringn and the text writer accept the same ones. */
+    /* Every second byte; third and fourth bytes on each side of the continuation range. */
+    static const unsigned char tails[] = {0x7f, 0x80, 0xbf, 0xc0};
+    hub_event_t ev = per_type[HUB_EVENT_BRIEFING_SENT];
+    char *group = ev.u.briefing_sent.group_id;
+    size_t nulls = 0, valid = 0;
+    for (unsigned lead = 0x80; lead <= 0xff; lead++)
+        for (unsigned b1 = 1; b1 <= 0xff; b1++)
+            for (size_t t2 = 0; t2 < HUB_ARRAY_LEN(tails); t2++)
+                for (size_t t3 = 0; t3 < (lead >= 0xf0 ? HUB_ARRAY_LEN(tails) : 1); t3++) {
+                    if (lead < 0xe0 && t2 > 0)
+                        break;
+                    int len = 0;
+                    group[len++] = 'x';
+                    group[len++] = (char)lead;
+                    group[len++] = (char)b1;
+                    if (lead >= 0xe0)
+                        group[len++] = (char)tails[t2];
+                    if (lead >= 0xf0)
+                        group[len++] = (char)tails[t3];
+                    group[len++] = 'y';
+                    group[len] = '\0';
+                    assert_text_matches(&ev, "multi-byte sequence");
+                    json_t *j = json_string(group);
+                    if (j)
+                        valid++;
+                    else
+                        nulls++;
+                    json_decref(j);
+                }
+    /* Both outcomes occur, so the sweep tells valid and invalid sequences apart. */
+    ASSERT_INT_OP(valid, >, 1000);
+    ASSERT_INT_OP(nulls, >, 1000);
+}
+
+/* Every buffer size from 0 to past the end: snprintf's contract, and no byte written past size. */
+static void sweep_sizes(const hub_event_t *ev)
+{
+    char *full = jansson_text(ev);
+    size_t len = strlen(full);
+    char *canary = malloc(len + 64);
+
+    ASSERT_TRUE(canary != NULL);
+    ASSERT_INT_EQ(hub_event_json_text(ev, NULL, 0), len);
+    for (size_t size = 0; size <= len + 2; size++) {
+        /* A heap block of exactly size bytes, for ASan to catch any overflow. */
+        char *exact = size ? malloc(size) : NULL;
+        ASSERT_TRUE(size == 0 || exact != NULL);
+        ASSERT_INT_EQ(hub_event_json_text(ev, exact, size), len);
+        if (size) {
+            size_t kept = size <= len ? size - 1 : len;
+            ASSERT_TRUE(memcmp(exact, full, kept) == 0);
+            ASSERT_INT_EQ(exact[kept], '\0');
+        }
+        free(exact);
+
+        memset(canary, 0xa5, len + 64);
+        ASSERT_INT_EQ(hub_event_json_text(ev, canary, size), len);
+        for (size_t i = size; i < len + 64; i++)
+            if ((unsigned char)canary[i] != 0xa5)
+                TEST_FAIL_("size %zu: byte %zu written", size, i);
+    }
+    free(canary);
+    free(full);
+}
+
+static void test_json_text_truncation(void)
+{
+    hub_event_t ev;
+
+    /* Escapes and multi-byte characters straddle many of the cut points. */
+    parse_event(HUB_EVENT_BRIEFING_REQUESTED, sample_json(HUB_EVENT_BRIEFING_REQUESTED), &ev);
+    snprintf(ev.u.briefing_requested.title, sizeof(ev.u.briefing_requested.title),
+             "\"Q\"\\\x01\x1f\n\xc3\xa9\xe2\x80\x93\xf0\x9f\x93\x85/\x7f end");
+    sweep_sizes(&ev);
+    /* A string that is not UTF-8 turns into null after part of it was written. */
+    snprintf(ev.u.briefing_requested.title, sizeof(ev.u.briefing_requested.title),
+             "a long valid start \x01\x02\x03\x04 then \xc3\x28");
+    sweep_sizes(&ev);
+    /* No type: "{}". */
+    ev.type = HUB_EVENT_NONE;
+    sweep_sizes(&ev);
+}
+
 /* ---- validation ----------------------------------------------------------------- */
 
 /* Sets one field of a sample (value given as JSON text), parses and validates it. */
@@ -856,6 +1291,9 @@ int main(void)
     RUN_TEST(test_json_round_trip);
     RUN_TEST(test_json_values);
     RUN_TEST(test_json_errors);
+    RUN_TEST(test_json_text_fixtures);
+    RUN_TEST(test_json_text_strings);
+    RUN_TEST(test_json_text_truncation);
     RUN_TEST(test_validation);
     RUN_TEST(test_validation_structs);
     RUN_TEST(test_uuids);

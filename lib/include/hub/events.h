@@ -235,6 +235,15 @@ int hub_reminder_kind_from_name(const char *name);
 json_t *hub_event_to_json(const hub_event_t *ev);
 
 /*
+ * hub_event_json_text: the event as compact JSON text, byte for byte what
+ * json_dumps(hub_event_to_json(ev), JSON_COMPACT) gives, without building a
+ * jansson tree. Writes into buf (size bytes) and returns the length the full
+ * text needs (excluding the NUL), like snprintf: when the result is >= size the
+ * text was truncated and the caller should retry with a larger buffer.
+ */
+size_t hub_event_json_text(const hub_event_t *ev, char *buf, size_t size);
+
+/*
  * hub_event_from_json: fills *ev (of the given type) from such an object.
  * Unknown fields, missing required fields, wrong JSON types, impossible dates,
  * unknown enum symbols and over-long strings are errors; the message names
