@@ -112,7 +112,8 @@ void projector_risks_literal(hub_risk_set_t set, char *buf, size_t size)
 static int event_params(projector_item_t *it)
 {
     const hub_event_t *ev = &it->ev;
-    json_t *obj;
+    char text[2048];
+    size_t n;
 
     hub_timestamp_format(ev->occurred_at, it->occurred_s, sizeof(it->occurred_s));
     switch (ev->type) {
@@ -150,12 +151,14 @@ static int event_params(projector_item_t *it)
     default:
         return HUB_EINVAL;
     }
-    obj = hub_event_to_json(ev);
-    if (!obj)
+    n = hub_event_json_text(ev, text, sizeof(text));
+    if (!(it->json = malloc(n + 1)))
         return HUB_ENOMEM;
-    it->json = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    return it->json ? HUB_OK : HUB_ENOMEM;
+    if (n < sizeof(text))
+        memcpy(it->json, text, n + 1);
+    else
+        hub_event_json_text(ev, it->json, n + 1);
+    return HUB_OK;
 }
 
 void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)

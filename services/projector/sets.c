@@ -11,6 +11,7 @@
  * the same ON CONFLICT rules against the stored row. The server runs a
  * handful of statements per batch instead of one per event.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +25,15 @@
 
 /* clang-format off */
 
-/* $1..$7 per event; returns the 1-based positions of the events that are new. */
-static const char SQL_SETS_LOG[] =
-    "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[],"
-    "  $5::bigint[], $6::timestamptz[], $7::jsonb[]) WITH ORDINALITY"
-    "  AS u(event_id, event_type, topic, partition, kafka_offset, occurred_at, event, n)),"
-    " logged AS (INSERT INTO hub_event_log (event_id, event_type, topic, partition, kafka_offset,"
-    "  occurred_at, event)"
-    "  SELECT event_id, event_type, topic, partition, kafka_offset, occurred_at, event FROM input"
-    "  ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
-    " SELECT input.n FROM input JOIN logged USING (event_id)";
+/* Which of the batch's event ids the event log holds already. */
+static const char SQL_SETS_SEEN[] =
+    "SELECT event_id FROM hub_event_log WHERE event_id = ANY($1::uuid[])";
+
+/* The new events go into the event log by COPY: no per-row conflict check, rows written in
+   bulk. The table has no row-level security, which COPY FROM would refuse. */
+static const char SQL_LOG_COPY[] =
+    "COPY hub_event_log (event_id, event_type, topic, partition, kafka_offset, occurred_at,"
+    " event) FROM STDIN (FORMAT binary)";
 
 static const char SQL_SETS_FLAGS[] =
     "INSERT INTO young_person_flags (event_id, subject_key, source_agency, local_authority,"
@@ -93,99 +93,264 @@ static const struct {
     const char *name;
     const char *sql;
 } set_statements[] = {
-    {"sets_log", SQL_SETS_LOG},
-    {"sets_flags", SQL_SETS_FLAGS},
-    {"sets_reminders", SQL_SETS_REMINDERS},
-    {"sets_people", SQL_SETS_PEOPLE},
-    {"sets_plans", SQL_SETS_PLANS},
-    {"sets_actions", SQL_SETS_ACTIONS},
+    {"sets_seen", SQL_SETS_SEEN},           {"sets_flags", SQL_SETS_FLAGS},
+    {"sets_reminders", SQL_SETS_REMINDERS}, {"sets_people", SQL_SETS_PEOPLE},
+    {"sets_plans", SQL_SETS_PLANS},         {"sets_actions", SQL_SETS_ACTIONS},
     {"sets_groups", SQL_SETS_GROUPS},
 };
 
 #define MAX_COLS 16
 
-/* A PostgreSQL array literal being built: {"a",NULL,"b"}. */
+/*
+ * Parameters go in binary: an array as PostgreSQL's array_recv reads it, each
+ * element as its type's receive function reads it. The server then neither
+ * parses array literals nor dates, timestamps and UUIDs from text.
+ */
+typedef enum { P_TEXT, P_UUID, P_INT4, P_INT8, P_DATE, P_TS, P_JSONB, P_BOOL } ptype_t;
+
+/* The element types' OIDs (pg_type.h), by ptype_t. */
+static const uint32_t ptype_oid[] = {25, 2950, 23, 20, 1082, 1184, 3802, 16};
+
+#define ARR_HEADER    20                    /* ndim, flags, element type, length, lower bound */
+#define PG_EPOCH_DAYS 10957                 /* 2000-01-01 in days since 1970-01-01 */
+#define PG_EPOCH_MS   INT64_C(946684800000) /* 2000-01-01 in Unix milliseconds */
+
+/* A one-dimensional binary array being built. */
 typedef struct {
     char *s;
     size_t len, cap;
     size_t n;
-    int oom;
+    int nulls;
+    int bad; /* no memory, or a value the type cannot hold */
+    ptype_t type;
 } arr_t;
 
-/* Makes room for n more bytes and the NUL; 0 (and oom set) when memory ran out. */
-static int arr_room(arr_t *a, size_t n)
+static void put32(char *o, uint32_t v)
 {
-    if (a->oom)
-        return 0;
-    if (a->len + n + 1 > a->cap) {
+    o[0] = (char)(v >> 24);
+    o[1] = (char)(v >> 16);
+    o[2] = (char)(v >> 8);
+    o[3] = (char)v;
+}
+
+static void put64(char *o, uint64_t v)
+{
+    put32(o, (uint32_t)(v >> 32));
+    put32(o + 4, (uint32_t)v);
+}
+
+/* Makes room for n more bytes; NULL (and bad set) when memory ran out. */
+static char *arr_room(arr_t *a, size_t n)
+{
+    if (a->bad)
+        return NULL;
+    if (a->len + n > a->cap) {
         size_t cap = a->cap ? a->cap : 4096;
-        while (cap < a->len + n + 1)
+        while (cap < a->len + n)
             cap *= 2;
         char *s2 = realloc(a->s, cap);
         if (!s2) {
-            a->oom = 1;
-            return 0;
+            a->bad = 1;
+            return NULL;
         }
         a->s = s2;
         a->cap = cap;
     }
-    return 1;
+    return a->s + a->len;
 }
 
-static void arr_put(arr_t *a, const char *s, size_t n)
+static void arr_reset(arr_t *a, ptype_t type)
 {
-    if (!arr_room(a, n))
+    a->len = a->n = 0;
+    a->nulls = a->bad = 0;
+    a->type = type;
+    if (arr_room(a, ARR_HEADER))
+        a->len = ARR_HEADER;
+}
+
+/* One element of n bytes; returns where its bytes go, NULL when out of memory. */
+static char *arr_elem(arr_t *a, size_t n)
+{
+    char *o = arr_room(a, 4 + n);
+    if (!o)
+        return NULL;
+    put32(o, (uint32_t)n);
+    a->len += 4 + n;
+    a->n++;
+    return o + 4;
+}
+
+static void arr_null(arr_t *a)
+{
+    char *o = arr_room(a, 4);
+    if (!o)
         return;
-    memcpy(a->s + a->len, s, n);
-    a->len += n;
-    a->s[a->len] = '\0';
+    put32(o, UINT32_MAX); /* length -1 */
+    a->len += 4;
+    a->n++;
+    a->nulls = 1;
 }
 
-static void arr_reset(arr_t *a)
+static void arr_text(arr_t *a, const char *v)
 {
-    a->len = 0;
-    a->n = 0;
-    arr_put(a, "{", 1);
-}
-
-/* Appends v (NULL: an SQL NULL), quoted and escaped. */
-static void arr_add(arr_t *a, const char *v)
-{
-    if (a->n++)
-        arr_put(a, ",", 1);
+    size_t n;
+    char *o;
     if (!v) {
-        arr_put(a, "NULL", 4);
+        arr_null(a);
         return;
     }
-    /* Room for the worst case (every byte escaped), then one pass. */
-    size_t n = strlen(v);
-    if (a->oom || !arr_room(a, 2 * n + 2))
-        return;
-    char *o = a->s + a->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] == '"' || v[i] == '\\')
-            *o++ = '\\';
-        *o++ = v[i];
-    }
-    *o++ = '"';
-    a->len = (size_t)(o - a->s);
-    a->s[a->len] = '\0';
+    n = strlen(v);
+    if ((o = arr_elem(a, n)) != NULL)
+        memcpy(o, v, n);
 }
 
-/* Closes the literal; NULL when memory ran out. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A UUID in its 8-4-4-4-12 text form (validated events only carry that form). */
+static void arr_uuid(arr_t *a, const char *v)
+{
+    unsigned char u[16];
+    size_t k = 0;
+    char *o;
+    if (!v) {
+        arr_null(a);
+        return;
+    }
+    for (size_t i = 0; v[i] && k < 16; i++) {
+        int hi, lo;
+        if (v[i] == '-')
+            continue;
+        if ((hi = hex_value(v[i])) < 0 || (lo = hex_value(v[i + 1])) < 0) {
+            a->bad = 1;
+            return;
+        }
+        u[k++] = (unsigned char)(hi << 4 | lo);
+        i++;
+    }
+    if (k != 16) {
+        a->bad = 1;
+        return;
+    }
+    if ((o = arr_elem(a, 16)) != NULL)
+        memcpy(o, u, 16);
+}
+
+static void arr_int4(arr_t *a, int32_t v)
+{
+    char *o = arr_elem(a, 4);
+    if (o)
+        put32(o, (uint32_t)v);
+}
+
+static void arr_int8(arr_t *a, int64_t v)
+{
+    char *o = arr_elem(a, 8);
+    if (o)
+        put64(o, (uint64_t)v);
+}
+
+static void arr_bool(arr_t *a, int v)
+{
+    char *o = arr_elem(a, 1);
+    if (o)
+        *o = v ? 1 : 0;
+}
+
+/* A date: days since 2000-01-01. present 0: NULL. */
+static void arr_date(arr_t *a, int present, hub_date_t d)
+{
+    if (present)
+        arr_int4(a, (int32_t)(d - PG_EPOCH_DAYS));
+    else
+        arr_null(a);
+}
+
+/* A timestamp from Unix milliseconds: microseconds since 2000-01-01 UTC. present 0: NULL. */
+static void arr_ts(arr_t *a, int present, int64_t ms)
+{
+    if (present)
+        arr_int8(a, (ms - PG_EPOCH_MS) * 1000);
+    else
+        arr_null(a);
+}
+
+/* jsonb's binary form: a version byte, then the JSON text. */
+static void arr_jsonb(arr_t *a, const char *v)
+{
+    size_t n = strlen(v);
+    char *o = arr_elem(a, n + 1);
+    if (!o)
+        return;
+    o[0] = 1;
+    memcpy(o + 1, v, n);
+}
+
+/* Completes the header; NULL when a value could not be added. */
 static const char *arr_end(arr_t *a)
 {
-    arr_put(a, "}", 1);
-    return a->oom ? NULL : a->s;
+    if (a->bad || a->len < ARR_HEADER)
+        return NULL;
+    put32(a->s, 1);
+    put32(a->s + 4, a->nulls ? 1 : 0);
+    put32(a->s + 8, ptype_oid[a->type]);
+    put32(a->s + 12, (uint32_t)a->n);
+    put32(a->s + 16, 1);
+    return a->s;
 }
 
 static void arr_free(arr_t *a)
 {
     free(a->s);
-    a->s = NULL;
-    a->len = a->cap = a->n = 0;
-    a->oom = 0;
+    memset(a, 0, sizeof(*a));
+}
+
+/* A PostgreSQL array literal as text ({"a","b"}): a set element of a text column. */
+typedef struct {
+    char s[512];
+    size_t len;
+    int n;
+} lit_t;
+
+static void lit_reset(lit_t *l)
+{
+    l->len = 1;
+    l->n = 0;
+    l->s[0] = '{';
+    l->s[1] = '\0';
+}
+
+/* Appends v quoted; the caller's values are codes (letters, digits, '_', '.', '-'). */
+static int lit_add(lit_t *l, const char *v)
+{
+    size_t n = strlen(v);
+    if (l->len + n + 4 >= sizeof(l->s))
+        return -1;
+    if (l->n++)
+        l->s[l->len++] = ',';
+    l->s[l->len++] = '"';
+    memcpy(l->s + l->len, v, n);
+    l->len += n;
+    l->s[l->len++] = '"';
+    l->s[l->len] = '\0';
+    return 0;
+}
+
+static const char *lit_end(lit_t *l)
+{
+    if (l->len + 2 > sizeof(l->s))
+        return NULL;
+    l->s[l->len++] = '}';
+    l->s[l->len] = '\0';
+    return l->s;
 }
 
 /* The columns of one set-based statement. */
@@ -195,20 +360,12 @@ typedef struct {
     size_t rows;
 } cols_t;
 
-static void cols_reset(cols_t *c, int ncols)
+static void cols_reset(cols_t *c, const ptype_t *types, int ncols)
 {
     c->ncols = ncols;
     c->rows = 0;
     for (int i = 0; i < ncols; i++)
-        arr_reset(&c->col[i]);
-}
-
-/* Appends one row of ncols values. */
-static void cols_row(cols_t *c, const char *const *v)
-{
-    for (int i = 0; i < c->ncols; i++)
-        arr_add(&c->col[i], v[i]);
-    c->rows++;
+        arr_reset(&c->col[i], types[i]);
 }
 
 static void cols_free(cols_t *c)
@@ -217,16 +374,20 @@ static void cols_free(cols_t *c)
         arr_free(&c->col[i]);
 }
 
-/* Sends the statement when it has rows; 0, or -1 on a send failure or no memory. */
+/* Sends the statement when it has rows; 0, or -1 on a send failure or a bad value. */
 static int cols_send(PGconn *conn, const char *name, cols_t *c, size_t *commands)
 {
     const char *v[MAX_COLS];
+    int len[MAX_COLS], fmt[MAX_COLS];
     if (c->rows == 0)
         return 0;
-    for (int i = 0; i < c->ncols; i++)
-        if (!(v[i] = arr_end(&c->col[i])))
+    for (int i = 0; i < c->ncols; i++) {
+        if (!(v[i] = arr_end(&c->col[i])) || c->col[i].len > INT32_MAX)
             return -1;
-    if (!PQsendQueryPrepared(conn, name, c->ncols, v, NULL, NULL, 0))
+        len[i] = (int)c->col[i].len;
+        fmt[i] = 1;
+    }
+    if (!PQsendQueryPrepared(conn, name, c->ncols, v, len, fmt, 0))
         return -1;
     (*commands)++;
     return 0;
@@ -272,16 +433,168 @@ static int by_event_id(const void *a, const void *b)
     return c ? c : (x < y ? -1 : x > y);
 }
 
+/* The first copy (in the sorted candidates) of the event with id, or NULL. */
+static projector_item_t *find_first(projector_item_t **cand, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcasecmp(cand[mid]->ev.event_id, id);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcasecmp(cand[lo]->ev.event_id, id) == 0 ? cand[lo] : NULL;
+}
+
+/* Records the first error of a result. */
+static void note_error(const PGresult *res, char *sqlstate, char *msg, size_t msg_size)
+{
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (sqlstate[0])
+        return;
+    hub_strlcpy(sqlstate, s && *s ? s : "XX000", 8);
+    hub_strlcpy(msg, prim ? prim : "", msg_size);
+}
+
+/* BEGIN and the lookup of the batch's ids in one round trip; marks the events already logged.
+   0, -1 on a database error (sqlstate set), -2 when the connection broke. */
+static int seen_before(PGconn *c, projector_item_t **first, size_t nfirst, char *sqlstate,
+                       char *msg, size_t msg_size)
+{
+    static const ptype_t types[] = {P_UUID};
+    cols_t ids = {0};
+    size_t commands = 1;
+    PGresult *res;
+    int rc = -2;
+
+    cols_reset(&ids, types, 1);
+    for (size_t i = 0; i < nfirst; i++)
+        arr_uuid(&ids.col[0], first[i]->ev.event_id);
+    ids.rows = nfirst;
+    if (PQenterPipelineMode(c) != 1 ||
+        !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        cols_send(c, "sets_seen", &ids, &commands) != 0 || !PQpipelineSync(c))
+        goto out;
+    for (size_t k = 0; k < commands; k++) {
+        while ((res = PQgetResult(c)) != NULL) {
+            if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+                note_error(res, sqlstate, msg, msg_size);
+            else if (PQresultStatus(res) == PGRES_TUPLES_OK)
+                for (int r = 0; r < PQntuples(res); r++) {
+                    projector_item_t *it = find_first(first, nfirst, PQgetvalue(res, r, 0));
+                    if (it)
+                        it->fresh = 0;
+                }
+            PQclear(res);
+        }
+        if (PQstatus(c) != CONNECTION_OK)
+            goto out;
+    }
+    res = PQgetResult(c);
+    if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    if (PQexitPipelineMode(c) != 1)
+        goto out;
+    rc = sqlstate[0] ? -1 : 0;
+out:
+    cols_free(&ids);
+    return rc;
+}
+
+/* The binary COPY stream of the batch's new events. NULL when out of memory. */
+static const char *log_rows(projector_t *p, arr_t *a)
+{
+    static const char signature[11] = "PGCOPY\n\377\r\n";
+    char *o;
+    arr_reset(a, P_TEXT);
+    a->len = 0;
+    if (!(o = arr_room(a, 19)))
+        return NULL;
+    memcpy(o, signature, 11);
+    put32(o + 11, 0); /* flags */
+    put32(o + 15, 0); /* header extension length */
+    a->len = 19;
+    for (size_t i = 0; i < p->nitems; i++) {
+        const projector_item_t *it = &p->items[i];
+        if (it->kind != ITEM_EVENT || !it->fresh)
+            continue;
+        if (!(o = arr_room(a, 2)))
+            return NULL;
+        o[0] = 0;
+        o[1] = 7; /* fields */
+        a->len += 2;
+        arr_uuid(a, it->ev.event_id);
+        arr_text(a, hub_event_type_name(it->ev.type));
+        arr_text(a, rd_kafka_topic_name(it->msg->rkt));
+        arr_int4(a, it->msg->partition);
+        arr_int8(a, it->msg->offset);
+        arr_ts(a, 1, it->ev.occurred_at);
+        arr_jsonb(a, it->json);
+    }
+    if (!(o = arr_room(a, 2)))
+        return NULL;
+    o[0] = o[1] = (char)0xff; /* end of data */
+    a->len += 2;
+    return a->bad ? NULL : a->s;
+}
+
+/* COPYs the new events into the event log. 0, -1 on a database error, -2 connection broken. */
+static int copy_log(projector_t *p, char *sqlstate, char *msg, size_t msg_size)
+{
+    PGconn *c = p->pg;
+    arr_t buf = {0};
+    const char *data = log_rows(p, &buf);
+    PGresult *res;
+    int rc = -2;
+
+    if (!data) {
+        hub_strlcpy(sqlstate, "53200", 8); /* out of memory */
+        hub_strlcpy(msg, "out of memory building the event-log rows", msg_size);
+        rc = -1;
+        goto out;
+    }
+    res = PQexec(c, SQL_LOG_COPY);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            note_error(res, sqlstate, msg, msg_size);
+            rc = -1;
+        }
+        PQclear(res);
+        goto out;
+    }
+    PQclear(res);
+    if (buf.len > INT32_MAX || PQputCopyData(c, data, (int)buf.len) != 1 ||
+        PQputCopyEnd(c, NULL) != 1)
+        goto out;
+    rc = 0;
+    while ((res = PQgetResult(c)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            note_error(res, sqlstate, msg, msg_size);
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    if (PQstatus(c) != CONNECTION_OK)
+        rc = -2;
+out:
+    arr_free(&buf);
+    return rc;
+}
+
 int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
 {
     PGconn *c = p->pg;
     projector_item_t **cand = NULL;
-    size_t ncand = 0, ndistinct = 0;
-    cols_t cols = {0};
-    PGresult *res = NULL;
+    size_t ncand = 0, nfirst = 0, nfresh = 0;
     char sqlstate[8] = "";
     char msg[512] = "";
-    int rc = -1, sent_log = 0;
+    int rc = -1;
 
     cand = calloc(p->nitems ? p->nitems : 1, sizeof(*cand));
     if (!cand) {
@@ -297,87 +610,34 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
     /* The first of several copies of an event id in the batch is the one that counts. */
     qsort(cand, ncand, sizeof(*cand), by_event_id);
     for (size_t i = 0; i < ncand; i++)
-        if (i == 0 || strcasecmp(cand[i - 1]->ev.event_id, cand[i]->ev.event_id) != 0)
-            cand[i]->first = 1;
-    cols_reset(&cols, 7);
-    ndistinct = 0;
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
-        if (!it->first)
-            continue;
-        const char *v[7] = {it->ev.event_id,
-                            hub_event_type_name(it->ev.type),
-                            rd_kafka_topic_name(it->msg->rkt),
-                            it->partition_s,
-                            it->offset_s,
-                            it->occurred_s,
-                            it->json};
-        cand[ndistinct++] = it; /* position n of the statement is cand[n - 1] */
-        cols_row(&cols, v);
-    }
-
-    if (PQenterPipelineMode(c) != 1 || !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
-        goto send_failed;
-    if (ndistinct) {
-        size_t commands = 0;
-        if (cols_send(c, "sets_log", &cols, &commands) != 0)
-            goto send_failed;
-        sent_log = 1;
-    }
-    if (!PQpipelineSync(c))
-        goto send_failed;
-
-    /* BEGIN, then the log insert's rows, then the sync. */
-    for (int k = 0; k < 1 + sent_log; k++) {
-        while ((res = PQgetResult(c)) != NULL) {
-            ExecStatusType st = PQresultStatus(res);
-            if (st == PGRES_FATAL_ERROR && !sqlstate[0]) {
-                const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-                hub_strlcpy(sqlstate, s && *s ? s : "XX000", sizeof(sqlstate));
-                hub_strlcpy(msg, prim ? prim : "", sizeof(msg));
-            } else if (st == PGRES_TUPLES_OK && k == 1) {
-                for (int r = 0; r < PQntuples(res); r++) {
-                    long n = atol(PQgetvalue(res, r, 0));
-                    if (n >= 1 && (size_t)n <= ndistinct)
-                        cand[n - 1]->fresh = 1;
-                }
-            }
-            PQclear(res);
+        if (i == 0 || strcasecmp(cand[i - 1]->ev.event_id, cand[i]->ev.event_id) != 0) {
+            cand[i]->first = cand[i]->fresh = 1;
+            cand[nfirst++] = cand[i]; /* still sorted by event id */
         }
-        if (PQstatus(c) != CONNECTION_OK)
-            goto send_failed;
+
+    rc = seen_before(c, cand, nfirst, sqlstate, msg, sizeof(msg));
+    for (size_t i = 0; rc == 0 && i < nfirst; i++)
+        nfresh += (size_t)cand[i]->fresh;
+    if (rc == 0 && nfresh)
+        rc = copy_log(p, sqlstate, msg, sizeof(msg));
+    if (rc == -2) {
+        hub_strlcpy(msg, PQerrorMessage(c), sizeof(msg));
+        projector_one_line(msg);
+        hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
+        goto out;
     }
-    res = PQgetResult(c);
-    if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-        PQclear(res);
-        res = NULL;
-        goto send_failed;
-    }
-    PQclear(res);
-    res = NULL;
-    if (PQexitPipelineMode(c) != 1)
-        goto send_failed;
-    if (sqlstate[0]) {
+    if (rc == -1) {
         if (PQtransactionStatus(c) != PQTRANS_IDLE)
             hub_pg_exec(c, "ROLLBACK", NULL, 0);
+        /* An id logged meanwhile by another consumer is a unique violation: the per-event
+           path's ON CONFLICT handles it. */
         rc = (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0) ? 1 : -1;
         projector_one_line(msg);
         /* A refused value may be quoted in the message: then only the SQLSTATE. */
         hub_errf(errstr, errstr_size, HUB_EPG, "event log: SQLSTATE %s%s%s", sqlstate,
                  rc == 1 ? "" : ": ", rc == 1 ? "" : msg);
-        goto out;
     }
-    rc = 0;
-    goto out;
-
-send_failed:
-    hub_strlcpy(msg, PQerrorMessage(c), sizeof(msg));
-    projector_one_line(msg);
-    hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
-    rc = -2;
 out:
-    cols_free(&cols);
     free(cand);
     return rc;
 }
@@ -473,14 +733,27 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void rows_people(const entry_t *e, size_t n, cols_t *c, arr_t *agencies,
-                        const char **scratch)
+static const ptype_t people_types[] = {P_TEXT, P_TEXT, P_DATE, P_TEXT, P_TEXT,
+                                       P_DATE, P_DATE, P_TS,   P_UUID, P_BOOL};
+static const ptype_t plans_types[] = {P_TEXT, P_TEXT, P_TS,   P_UUID, P_DATE, P_TEXT, P_UUID,
+                                      P_UUID, P_TS,   P_DATE, P_TEXT, P_UUID, P_TS};
+static const ptype_t actions_types[] = {P_UUID, P_TEXT, P_DATE, P_TEXT, P_TEXT,
+                                        P_TEXT, P_DATE, P_TEXT, P_TS,   P_UUID,
+                                        P_DATE, P_TS,   P_UUID, P_INT4, P_DATE};
+static const ptype_t groups_types[] = {P_TEXT, P_TEXT, P_TS,   P_UUID, P_TS,
+                                       P_INT4, P_UUID, P_INT4, P_INT4, P_TS};
+static const ptype_t flags_types[] = {P_UUID, P_TEXT, P_TEXT, P_TEXT, P_DATE, P_TEXT, P_TS};
+static const ptype_t reminders_types[] = {P_UUID, P_TEXT, P_TEXT, P_TEXT, P_DATE, P_DATE, P_TS};
+
+static void rows_people(const entry_t *e, size_t n, cols_t *c, const char **scratch)
 {
+    arr_t *col = c->col;
     for (size_t i = 0, j; i < n; i = j) {
         const projector_item_t *newest, *first = e[i].it, *last = e[i].it;
         hub_risk_set_t risks = 0;
         size_t nag = 0;
         char risks_s[320];
+        lit_t agencies;
         j = group_end(e, n, i, 0);
         for (size_t k = i; k < j; k++) {
             const projector_item_t *it = e[k].it;
@@ -493,29 +766,29 @@ static void rows_people(const entry_t *e, size_t n, cols_t *c, arr_t *agencies,
         }
         newest = e[j - 1].it;
         qsort(scratch, nag, sizeof(*scratch), by_string);
-        arr_reset(agencies);
+        lit_reset(&agencies);
         for (size_t k = 0; k < nag; k++)
-            if (k == 0 || strcmp(scratch[k - 1], scratch[k]) != 0)
-                arr_add(agencies, scratch[k]);
+            if ((k == 0 || strcmp(scratch[k - 1], scratch[k]) != 0) &&
+                lit_add(&agencies, scratch[k]) != 0)
+                col[0].bad = 1;
         projector_risks_literal(risks, risks_s, sizeof(risks_s));
-        const char *v[10] = {e[i].key,
-                             hub_local_authority_name(newest->ev.u.flagged.local_authority),
-                             newest->date_a,
-                             risks_s,
-                             arr_end(agencies),
-                             first->date_b,
-                             last->date_b,
-                             newest->occurred_s,
-                             newest->ev.event_id,
-                             j - i > 1 ? "t" : "f"};
-        if (!v[4])
-            c->col[0].oom = 1;
-        cols_row(c, v);
+        arr_text(&col[0], e[i].key);
+        arr_text(&col[1], hub_local_authority_name(newest->ev.u.flagged.local_authority));
+        arr_date(&col[2], 1, newest->ev.u.flagged.date_of_birth);
+        arr_text(&col[3], risks_s);
+        arr_text(&col[4], lit_end(&agencies));
+        arr_date(&col[5], 1, first->ev.u.flagged.flagged_on);
+        arr_date(&col[6], 1, last->ev.u.flagged.flagged_on);
+        arr_ts(&col[7], 1, newest->ev.occurred_at);
+        arr_uuid(&col[8], newest->ev.event_id);
+        arr_bool(&col[9], j - i > 1);
+        c->rows++;
     }
 }
 
 static void rows_plans(const entry_t *e, size_t n, cols_t *c)
 {
+    arr_t *col = c->col;
     for (size_t i = 0, j; i < n; i = j) {
         const projector_item_t *newest, *due = NULL, *done = NULL;
         j = group_end(e, n, i, 0);
@@ -529,31 +802,31 @@ static void rows_plans(const entry_t *e, size_t n, cols_t *c)
         hub_local_authority_t la = newest->ev.type == HUB_EVENT_TRANSITION_PLAN_DUE
                                        ? newest->ev.u.plan_due.local_authority
                                        : newest->ev.u.plan_completed.local_authority;
-        const char *v[13] = {
-            e[i].key,
-            hub_local_authority_name(la),
-            newest->occurred_s,
-            newest->ev.event_id,
-            due ? due->date_a : NULL,
-            due ? hub_transition_rule_name(due->ev.u.plan_due.rule) : NULL,
-            due ? due->ev.u.plan_due.cause_event_id : NULL,
-            due ? due->ev.event_id : NULL,
-            due ? due->occurred_s : NULL,
-            done ? done->date_a : NULL,
-            done ? hub_plan_outcome_name(done->ev.u.plan_completed.outcome) : NULL,
-            done ? done->ev.event_id : NULL,
-            done ? done->occurred_s : NULL,
-        };
-        cols_row(c, v);
+        const hub_transition_plan_due_t *d = due ? &due->ev.u.plan_due : NULL;
+        const hub_transition_plan_completed_t *f = done ? &done->ev.u.plan_completed : NULL;
+        arr_text(&col[0], e[i].key);
+        arr_text(&col[1], hub_local_authority_name(la));
+        arr_ts(&col[2], 1, newest->ev.occurred_at);
+        arr_uuid(&col[3], newest->ev.event_id);
+        arr_date(&col[4], d != NULL, d ? d->due_date : 0);
+        arr_text(&col[5], d ? hub_transition_rule_name(d->rule) : NULL);
+        arr_uuid(&col[6], d ? d->cause_event_id : NULL);
+        arr_uuid(&col[7], d ? due->ev.event_id : NULL);
+        arr_ts(&col[8], d != NULL, d ? due->ev.occurred_at : 0);
+        arr_date(&col[9], f != NULL, f ? f->completed_on : 0);
+        arr_text(&col[10], f ? hub_plan_outcome_name(f->outcome) : NULL);
+        arr_uuid(&col[11], f ? done->ev.event_id : NULL);
+        arr_ts(&col[12], f != NULL, f ? done->ev.occurred_at : 0);
+        c->rows++;
     }
 }
 
 static void rows_actions(const entry_t *e, size_t n, cols_t *c)
 {
+    arr_t *col = c->col;
     for (size_t i = 0, j; i < n; i = j) {
         const projector_item_t *rec = NULL, *done = NULL, *over = NULL;
         int notices = 0;
-        char notices_s[16];
         j = group_end(e, n, i, 1);
         for (size_t k = i; k < j; k++) {
             const projector_item_t *it = e[k].it;
@@ -567,35 +840,32 @@ static void rows_actions(const entry_t *e, size_t n, cols_t *c)
                     over = it;
             }
         }
-        snprintf(notices_s, sizeof(notices_s), "%d", notices);
         const hub_meeting_action_recorded_t *r = rec ? &rec->ev.u.action_recorded : NULL;
-        const char *v[15] = {
-            e[i].key,
-            r ? r->meeting_id : NULL,
-            r ? rec->date_a : NULL,
-            r ? hub_action_kind_name(r->kind) : NULL,
-            r ? r->owner_agency : NULL,
-            r ? r->owner_group_id : NULL,
-            r ? rec->date_b : NULL,
-            r && r->has_subject_key ? r->subject_key : NULL,
-            r ? rec->occurred_s : NULL,
-            r ? rec->ev.event_id : NULL,
-            done ? done->date_a : NULL,
-            done ? done->occurred_s : NULL,
-            done ? done->ev.event_id : NULL,
-            notices_s,
-            over ? over->date_a : NULL,
-        };
-        cols_row(c, v);
+        arr_uuid(&col[0], e[i].key);
+        arr_text(&col[1], r ? r->meeting_id : NULL);
+        arr_date(&col[2], r != NULL, r ? r->meeting_date : 0);
+        arr_text(&col[3], r ? hub_action_kind_name(r->kind) : NULL);
+        arr_text(&col[4], r ? r->owner_agency : NULL);
+        arr_text(&col[5], r ? r->owner_group_id : NULL);
+        arr_date(&col[6], r != NULL, r ? r->due_date : 0);
+        arr_text(&col[7], r && r->has_subject_key ? r->subject_key : NULL);
+        arr_ts(&col[8], r != NULL, r ? rec->ev.occurred_at : 0);
+        arr_uuid(&col[9], r ? rec->ev.event_id : NULL);
+        arr_date(&col[10], done != NULL, done ? done->ev.u.action_completed.completed_on : 0);
+        arr_ts(&col[11], done != NULL, done ? done->ev.occurred_at : 0);
+        arr_uuid(&col[12], done ? done->ev.event_id : NULL);
+        arr_int4(&col[13], notices);
+        arr_date(&col[14], over != NULL, over ? over->ev.u.action_overdue.as_of : 0);
+        c->rows++;
     }
 }
 
 static void rows_groups(const entry_t *e, size_t n, cols_t *c)
 {
+    arr_t *col = c->col;
     for (size_t i = 0, j; i < n; i = j) {
         const projector_item_t *rem = NULL, *req = NULL, *sent = NULL;
         int reminders = 0, briefings = 0;
-        char reminders_s[16], briefings_s[16];
         j = group_end(e, n, i, 0);
         for (size_t k = i; k < j; k++) {
             const projector_item_t *it = e[k].it;
@@ -609,21 +879,53 @@ static void rows_groups(const entry_t *e, size_t n, cols_t *c)
                 sent = it;
             }
         }
-        snprintf(reminders_s, sizeof(reminders_s), "%d", reminders);
-        snprintf(briefings_s, sizeof(briefings_s), "%d", briefings);
-        const char *v[10] = {
-            e[i].key,
-            req ? req->ev.u.briefing_requested.title : NULL,
-            req ? req->occurred_s : NULL,
-            req ? req->ev.event_id : NULL,
-            sent ? sent->occurred_s : NULL,
-            sent ? sent->int_s : NULL,
-            sent ? sent->ev.event_id : NULL,
-            briefings_s,
-            reminders_s,
-            rem ? rem->occurred_s : NULL,
-        };
-        cols_row(c, v);
+        arr_text(&col[0], e[i].key);
+        arr_text(&col[1], req ? req->ev.u.briefing_requested.title : NULL);
+        arr_ts(&col[2], req != NULL, req ? req->ev.occurred_at : 0);
+        arr_uuid(&col[3], req ? req->ev.event_id : NULL);
+        arr_ts(&col[4], sent != NULL, sent ? sent->ev.occurred_at : 0);
+        if (sent)
+            arr_int4(&col[5], (int32_t)sent->ev.u.briefing_sent.recipients);
+        else
+            arr_null(&col[5]);
+        arr_uuid(&col[6], sent ? sent->ev.event_id : NULL);
+        arr_int4(&col[7], briefings);
+        arr_int4(&col[8], reminders);
+        arr_ts(&col[9], rem != NULL, rem ? rem->ev.occurred_at : 0);
+        c->rows++;
+    }
+}
+
+/* The append-only tables: one row per new event, in batch order. */
+static void rows_appended(projector_t *p, cols_t *flags, cols_t *reminders)
+{
+    for (size_t i = 0; i < p->nitems; i++) {
+        const projector_item_t *it = &p->items[i];
+        const hub_event_t *ev = &it->ev;
+        if (it->kind != ITEM_EVENT || !it->fresh)
+            continue;
+        if (ev->type == HUB_EVENT_YOUNG_PERSON_FLAGGED) {
+            arr_t *col = flags->col;
+            arr_uuid(&col[0], ev->event_id);
+            arr_text(&col[1], ev->u.flagged.subject_key);
+            arr_text(&col[2], ev->source);
+            arr_text(&col[3], hub_local_authority_name(ev->u.flagged.local_authority));
+            arr_date(&col[4], 1, ev->u.flagged.flagged_on);
+            arr_text(&col[5], it->risks);
+            arr_ts(&col[6], 1, ev->occurred_at);
+            flags->rows++;
+        } else if (ev->type == HUB_EVENT_REMINDER_DUE) {
+            const hub_reminder_due_t *r = &ev->u.reminder;
+            arr_t *col = reminders->col;
+            arr_uuid(&col[0], ev->event_id);
+            arr_text(&col[1], r->group_id);
+            arr_text(&col[2], hub_reminder_kind_name(r->kind));
+            arr_text(&col[3], r->has_subject_key ? r->subject_key : NULL);
+            arr_date(&col[4], r->has_due_date, r->due_date);
+            arr_date(&col[5], 1, r->as_of);
+            arr_ts(&col[6], 1, ev->occurred_at);
+            reminders->rows++;
+        }
     }
 }
 
@@ -633,60 +935,36 @@ int projector_sets_send(projector_t *p, size_t *commands)
     entry_t *e = calloc(p->nitems ? p->nitems : 1, sizeof(*e));
     const char **scratch = calloc(p->nitems ? p->nitems : 1, sizeof(*scratch));
     cols_t flags = {0}, reminders = {0}, c = {0};
-    arr_t agencies = {0};
     int rc = -1;
     size_t n;
 
     if (!e || !scratch)
         goto out;
-    /* The append-only tables: one row per new event, in batch order. */
-    cols_reset(&flags, 7);
-    cols_reset(&reminders, 7);
-    for (size_t i = 0; i < p->nitems; i++) {
-        const projector_item_t *it = &p->items[i];
-        const hub_event_t *ev = &it->ev;
-        if (it->kind != ITEM_EVENT || !it->fresh)
-            continue;
-        if (ev->type == HUB_EVENT_YOUNG_PERSON_FLAGGED) {
-            const char *v[7] = {
-                ev->event_id,  ev->u.flagged.subject_key,
-                ev->source,    hub_local_authority_name(ev->u.flagged.local_authority),
-                it->date_b,    it->risks,
-                it->occurred_s};
-            cols_row(&flags, v);
-        } else if (ev->type == HUB_EVENT_REMINDER_DUE) {
-            const char *v[7] = {ev->event_id,
-                                ev->u.reminder.group_id,
-                                hub_reminder_kind_name(ev->u.reminder.kind),
-                                ev->u.reminder.has_subject_key ? ev->u.reminder.subject_key : NULL,
-                                ev->u.reminder.has_due_date ? it->date_b : NULL,
-                                it->date_a,
-                                it->occurred_s};
-            cols_row(&reminders, v);
-        }
-    }
+    cols_reset(&flags, flags_types, 7);
+    cols_reset(&reminders, reminders_types, 7);
+    rows_appended(p, &flags, &reminders);
     if (cols_send(conn, "sets_flags", &flags, commands) != 0 ||
         cols_send(conn, "sets_reminders", &reminders, commands) != 0)
         goto out;
 
     /* The state tables: one row per key. */
     n = collect(p, T_PEOPLE, e);
-    cols_reset(&c, 10);
-    rows_people(e, n, &c, &agencies, scratch);
+    cols_reset(&c, people_types, 10);
+    rows_people(e, n, &c, scratch);
     if (cols_send(conn, "sets_people", &c, commands) != 0)
         goto out;
     n = collect(p, T_PLANS, e);
-    cols_reset(&c, 13);
+    cols_reset(&c, plans_types, 13);
     rows_plans(e, n, &c);
     if (cols_send(conn, "sets_plans", &c, commands) != 0)
         goto out;
     n = collect(p, T_ACTIONS, e);
-    cols_reset(&c, 15);
+    cols_reset(&c, actions_types, 15);
     rows_actions(e, n, &c);
     if (cols_send(conn, "sets_actions", &c, commands) != 0)
         goto out;
     n = collect(p, T_GROUPS, e);
-    cols_reset(&c, 10);
+    cols_reset(&c, groups_types, 10);
     rows_groups(e, n, &c);
     if (cols_send(conn, "sets_groups", &c, commands) != 0)
         goto out;
@@ -695,7 +973,6 @@ out:
     cols_free(&flags);
     cols_free(&reminders);
     cols_free(&c);
-    arr_free(&agencies);
     free(scratch);
     free(e);
     return rc;
