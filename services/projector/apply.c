@@ -288,12 +288,7 @@ static int dead_letter_statement(projector_t *p, projector_item_t *it, const cha
 }
 
 /* The next offset of each partition in the batch, in first-seen order. */
-typedef struct {
-    projector_part_t *part;
-    int64_t next;
-} batch_pos_t;
-
-static size_t batch_positions(projector_t *p, batch_pos_t *pos)
+static size_t batch_positions(projector_t *p, projector_pos_t *pos)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->nitems; i++) {
@@ -318,6 +313,7 @@ static size_t batch_positions(projector_t *p, batch_pos_t *pos)
 /* Outcome of one attempt at committing the batch. */
 typedef enum {
     ATTEMPT_OK,
+    ATTEMPT_SENT,      /* set-based, in flight: projector_inflight_finish reads the outcome */
     ATTEMPT_BAD_EVENT, /* an event broke a constraint: it is a reject now, try again */
     ATTEMPT_PER_EVENT, /* set-based: refused somewhere; try again per event to find where */
     ATTEMPT_FAILED,    /* connection lost, fenced or another error: resync */
@@ -329,41 +325,48 @@ static int event_is_at_fault(const char *sqlstate)
     return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
 }
 
-/* The first error of a pipeline: which command, and what (never the DETAIL, which holds values). */
-typedef struct {
-    size_t command;
-    char sqlstate[8];
-    char constraint[64];
-    char message[256];
-} pipeline_error_t;
-
-/* Reads one result set per command, then the sync. 0, or -1 if the connection broke. */
-static int read_results(PGconn *c, size_t commands, pipeline_error_t *e)
+/*
+ * Reads the pipeline's results as they arrive: one result set per command,
+ * then the sync. block 0: only what is there already. Returns 1 when the sync
+ * was read (the first error, if any, in *e), 0 while more is to come, -1 if
+ * the connection broke.
+ */
+static int read_results(PGconn *c, size_t commands, size_t *done, projector_pipeline_error_t *e,
+                        int block)
 {
     PGresult *res;
-    for (size_t k = 0; k < commands; k++) {
-        while ((res = PQgetResult(c)) != NULL) {
-            if (PQresultStatus(res) == PGRES_FATAL_ERROR && e->command == (size_t)-1) {
-                const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-                const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-                e->command = k;
-                hub_strlcpy(e->sqlstate, s ? s : "", sizeof(e->sqlstate));
-                hub_strlcpy(e->constraint, con ? con : "", sizeof(e->constraint));
-                hub_strlcpy(e->message, prim ? prim : "", sizeof(e->message));
-            }
-            PQclear(res);
-        }
-        if (PQstatus(c) != CONNECTION_OK)
-            return -1;
-    }
-    res = PQgetResult(c);
-    if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-        PQclear(res);
+    if (!block && !PQconsumeInput(c))
         return -1;
+    for (;;) {
+        if (!block && PQisBusy(c))
+            return PQstatus(c) == CONNECTION_OK ? 0 : -1;
+        res = PQgetResult(c);
+        if (*done == commands) {
+            /* Every command's results are in: the sync is next. */
+            ExecStatusType st = PQresultStatus(res);
+            PQclear(res);
+            if (st != PGRES_PIPELINE_SYNC)
+                return -1;
+            return PQexitPipelineMode(c) == 1 && PQstatus(c) == CONNECTION_OK ? 1 : -1;
+        }
+        if (!res) {
+            /* The end of one command's results. */
+            if (PQstatus(c) != CONNECTION_OK)
+                return -1;
+            (*done)++;
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR && e->command == (size_t)-1) {
+            const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+            const char *prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            e->command = *done;
+            hub_strlcpy(e->sqlstate, s ? s : "", sizeof(e->sqlstate));
+            hub_strlcpy(e->constraint, con ? con : "", sizeof(e->constraint));
+            hub_strlcpy(e->message, prim ? prim : "", sizeof(e->message));
+        }
+        PQclear(res);
     }
-    PQclear(res);
-    return PQexitPipelineMode(c) == 1 && PQstatus(c) == CONNECTION_OK ? 0 : -1;
 }
 
 /*
@@ -371,7 +374,7 @@ static int read_results(PGconn *c, size_t commands, pipeline_error_t *e)
  * send failure. sets: the transaction is open and the events are in the event
  * log already (projector_sets_log); the state goes as one statement per table.
  */
-static int send_batch(projector_t *p, const batch_pos_t *pos, size_t npos, int sets,
+static int send_batch(projector_t *p, const projector_pos_t *pos, size_t npos, int sets,
                       size_t *commands)
 {
     PGconn *c = p->pg;
@@ -427,12 +430,32 @@ out:
     return rc;
 }
 
-static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, int sets,
-                         char *errstr, size_t errstr_size)
+/* Why a commit failed, for the log (never a value from the DETAIL). */
+static void failure_message(const projector_pipeline_error_t *e, char *errstr, size_t errstr_size)
 {
-    pipeline_error_t e = {(size_t)-1, "", "", ""};
+    if (strcmp(e->sqlstate, "HB001") == 0)
+        hub_errf(errstr, errstr_size, HUB_EPG, "offsets moved by another consumer: %s", e->message);
+    else
+        hub_errf(errstr, errstr_size, HUB_EPG, "commit failed: SQLSTATE %s: %s", e->sqlstate,
+                 e->message);
+}
+
+/* After a broken pipeline: the connection is of no further use. */
+static void connection_lost(projector_t *p, char *errstr, size_t errstr_size)
+{
     char msg[512];
-    size_t commands;
+    pg_message(p->pg, msg, sizeof(msg));
+    hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
+    PQfinish(p->pg);
+    p->pg = NULL;
+}
+
+/* async: a set-based batch is left in flight once sent (*commands: its result sets). */
+static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos, int sets,
+                         int async, size_t *commands, char *errstr, size_t errstr_size)
+{
+    projector_pipeline_error_t e = {(size_t)-1, "", "", ""};
+    size_t done = 0;
 
     if (sets) {
         int rc = projector_sets_log(p, errstr, errstr_size);
@@ -445,12 +468,17 @@ static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, in
         if (rc != 0)
             return ATTEMPT_FAILED;
     }
-    if (send_batch(p, pos, npos, sets, &commands) != 0 || read_results(p->pg, commands, &e) != 0) {
-        pg_message(p->pg, msg, sizeof(msg));
-        hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
-        /* A connection left mid-pipeline is of no further use. */
-        PQfinish(p->pg);
-        p->pg = NULL;
+    /* In flight, libpq keeps what the socket cannot take yet instead of waiting for the
+       server to read it: sending is flushed from the main loop (projector_inflight_busy). */
+    if ((sets && async && PQsetnonblocking(p->pg, 1) != 0) ||
+        send_batch(p, pos, npos, sets, commands) != 0) {
+        connection_lost(p, errstr, errstr_size);
+        return ATTEMPT_FAILED;
+    }
+    if (sets && async)
+        return ATTEMPT_SENT;
+    if (read_results(p->pg, *commands, &done, &e, 1) != 1) {
+        connection_lost(p, errstr, errstr_size);
         return ATTEMPT_FAILED;
     }
     if (e.command == (size_t)-1)
@@ -479,11 +507,7 @@ static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, in
                      e.sqlstate);
         return ATTEMPT_BAD_EVENT;
     }
-    if (strcmp(e.sqlstate, "HB001") == 0)
-        hub_errf(errstr, errstr_size, HUB_EPG, "offsets moved by another consumer: %s", e.message);
-    else
-        hub_errf(errstr, errstr_size, HUB_EPG, "commit failed: SQLSTATE %s: %s", e.sqlstate,
-                 e.message);
+    failure_message(&e, errstr, errstr_size);
     return ATTEMPT_FAILED;
 }
 
@@ -494,18 +518,18 @@ static attempt_t attempt(projector_t *p, const batch_pos_t *pos, size_t npos, in
  */
 static int send_rejects(projector_t *p, char *errstr, size_t errstr_size)
 {
-    int queued = 0;
+    int rejects = 0;
     for (size_t i = 0; i < p->nitems; i++) {
         projector_item_t *it = &p->items[i];
-        if (it->kind != ITEM_REJECT || it->dlq_sent)
+        if (it->kind != ITEM_REJECT)
             continue;
-        if (hub_deadletter_send(p->dlq, p->dlq_topic, PROJECTOR_SERVICE, it->msg, it->reason_class,
-                                it->reason, errstr, errstr_size) != HUB_OK)
+        rejects = 1;
+        if (!it->dlq_sent && projector_dead_letter(p, it, errstr, errstr_size) != HUB_OK)
             return HUB_EKAFKA;
-        it->dlq_sent = 1;
-        queued = 1;
     }
-    if (!queued)
+    /* Most were queued as they were read (projector_batch_add): by now they are usually
+       delivered, and the flush only confirms it. */
+    if (!rejects)
         return HUB_OK;
     hub_producer_reset_failures(p->dlq);
     int err = hub_producer_flush(p->dlq, 30000, errstr, errstr_size);
@@ -514,11 +538,12 @@ static int send_rejects(projector_t *p, char *errstr, size_t errstr_size)
 }
 
 /* After a commit: what the batch did, for /metrics. */
-static void count_batch(projector_t *p)
+static void count_batch(projector_t *p, const projector_item_t *items, size_t nitems,
+                        int64_t started_ms)
 {
     static const char *const classes[] = {PROJECTOR_DLQ_CLASSES};
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < nitems; i++) {
+        const projector_item_t *it = &items[i];
         const char *topic = rd_kafka_topic_name(it->msg->rkt);
         for (size_t t = 0; t < p->nin; t++)
             if (strcmp(p->in_topics[t], topic) == 0) {
@@ -529,11 +554,11 @@ static void count_batch(projector_t *p)
             if (strcmp(classes[c], it->reason_class) == 0)
                 hub_counter_add(p->m_dlq[c], 1);
     }
-    hub_histogram_observe(p->m_latency, (double)(hub_monotonic_ms() - p->batch_started_ms));
+    hub_histogram_observe(p->m_latency, (double)(hub_monotonic_ms() - started_ms));
 }
 
 /* After the PostgreSQL commit: the new positions, for Kafka's lag tools. */
-static void store_kafka_offsets(projector_t *p, const batch_pos_t *pos, size_t npos)
+static void store_kafka_offsets(projector_t *p, const projector_pos_t *pos, size_t npos)
 {
     rd_kafka_topic_partition_list_t *list;
     rd_kafka_resp_err_t err;
@@ -552,14 +577,103 @@ static void store_kafka_offsets(projector_t *p, const batch_pos_t *pos, size_t n
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* A committed batch: the partitions' positions, the counters, and the offsets for Kafka. */
+static void batch_committed(projector_t *p, const projector_item_t *items, size_t nitems,
+                            const projector_pos_t *pos, size_t npos, int64_t started_ms)
+{
+    for (size_t j = 0; j < npos; j++)
+        pos[j].part->expected = pos[j].next;
+    for (size_t i = 0; i < nitems; i++) {
+        if (items[i].kind == ITEM_EVENT)
+            p->applied++;
+        else if (items[i].kind == ITEM_REJECT)
+            p->rejected++;
+        else
+            p->dead_letters++;
+    }
+    p->batches++;
+    count_batch(p, items, nitems, started_ms);
+    store_kafka_offsets(p, pos, npos);
+}
+
+/* The in-flight batch's outcome (read: 1 its results are in, -1 the connection broke). */
+static int inflight_complete(projector_t *p, int read)
+{
+    projector_inflight_t *f = &p->inflight;
+    char errstr[1024];
+    int err = HUB_OK;
+
+    if (read != 1) {
+        connection_lost(p, errstr, sizeof(errstr));
+        err = HUB_EPG;
+    } else if (f->error.command != (size_t)-1) {
+        /* COMMIT of a failed block rolled it back; make sure the session is idle again. */
+        if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
+            hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
+        if (event_is_at_fault(f->error.sqlstate)) {
+            /* Read again from the stored offsets and applied without overlap, where the
+               per-event path can find the event at fault. */
+            p->sync_next = 1;
+            hub_errf(errstr, sizeof(errstr), HUB_EPG,
+                     "SQLSTATE %s%s%s; applying it again one batch at a time", f->error.sqlstate,
+                     f->error.constraint[0] ? " constraint " : "", f->error.constraint);
+        } else {
+            failure_message(&f->error, errstr, sizeof(errstr));
+        }
+        err = HUB_EPG;
+    }
+    if (err == HUB_OK) {
+        batch_committed(p, f->items, f->nitems, f->pos, f->npos, f->started_ms);
+    } else {
+        projector_one_line(errstr);
+        hub_log_error("event=batch_failed messages=%zu error=\"%s\"", f->nitems, errstr);
+        p->need_resync = 1;
+    }
+    projector_items_release(f->items, f->nitems);
+    p->spare_items = f->items;
+    free(f->pos);
+    memset(f, 0, sizeof(*f));
+    return err;
+}
+
+int projector_inflight_busy(projector_t *p)
+{
+    projector_inflight_t *f = &p->inflight;
+    int read;
+    if (!f->items)
+        return 0;
+    if (!p->pg || (read = projector_pg_flush(p->pg, 0)) < 0)
+        read = -1;
+    else if (read == 1)
+        return 1;
+    else if ((read = read_results(p->pg, f->commands, &f->done, &f->error, 0)) == 0)
+        return 1;
+    inflight_complete(p, read);
+    return 0;
+}
+
+int projector_inflight_finish(projector_t *p)
+{
+    projector_inflight_t *f = &p->inflight;
+    int read = -1;
+    if (!f->items)
+        return HUB_OK;
+    /* Everything sent, the connection blocking again, then the answer. */
+    if (p->pg && projector_pg_flush(p->pg, 1) == 0 && PQsetnonblocking(p->pg, 0) == 0)
+        read = read_results(p->pg, f->commands, &f->done, &f->error, 1);
+    return inflight_complete(p, read);
+}
+
 int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
 {
-    batch_pos_t *pos = NULL;
-    size_t npos;
+    projector_pos_t *pos = NULL;
+    size_t npos, commands = 0;
     int sets, err = HUB_OK;
 
     if (p->nitems == 0)
         return HUB_OK;
+    if (projector_inflight_finish(p) != HUB_OK)
+        return hub_errf(errstr, errstr_size, HUB_EPG, "the batch before it failed");
     if (!p->pg || !p->pg_prepared)
         return hub_errf(errstr, errstr_size, HUB_EPG, "not connected to PostgreSQL");
     pos = calloc(p->nitems, sizeof(*pos));
@@ -574,7 +688,24 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
         attempt_t a;
         if ((err = send_rejects(p, errstr, errstr_size)) != HUB_OK)
             goto out;
-        a = attempt(p, pos, npos, sets, errstr, errstr_size);
+        a = attempt(p, pos, npos, sets, !p->sync_next && p->spare_items, &commands, errstr,
+                    errstr_size);
+        if (a == ATTEMPT_SENT) {
+            /* In flight: the next batch is read while PostgreSQL works on this one. */
+            projector_inflight_t *f = &p->inflight;
+            f->items = p->items;
+            f->nitems = p->nitems;
+            f->pos = pos;
+            f->npos = npos;
+            f->started_ms = p->batch_started_ms;
+            f->commands = commands;
+            f->done = 0;
+            f->error.command = (size_t)-1;
+            p->items = p->spare_items;
+            p->spare_items = NULL;
+            p->nitems = 0;
+            return HUB_OK;
+        }
         if (a == ATTEMPT_OK)
             break;
         if (a == ATTEMPT_PER_EVENT) {
@@ -588,20 +719,8 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
         }
         p->retries++;
     }
-    for (size_t j = 0; j < npos; j++)
-        pos[j].part->expected = pos[j].next;
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
-        if (it->kind == ITEM_EVENT)
-            p->applied++;
-        else if (it->kind == ITEM_REJECT)
-            p->rejected++;
-        else
-            p->dead_letters++;
-    }
-    p->batches++;
-    count_batch(p);
-    store_kafka_offsets(p, pos, npos);
+    p->sync_next = 0;
+    batch_committed(p, p->items, p->nitems, pos, npos, p->batch_started_ms);
     projector_batch_clear(p);
 out:
     free(pos);

@@ -187,12 +187,24 @@ void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
         err = hub_event_validate(&it->ev, &p->rules, errstr, sizeof(errstr));
     if (err != HUB_OK) {
         reject(it, hub_deadletter_class(err), errstr);
+        /* Queued now, delivered while the batch fills; the commit waits for it
+           (projector_apply_batch). A failure here is retried there. */
+        projector_dead_letter(p, it, errstr, sizeof(errstr));
         return;
     }
     err = event_params(it);
     if (err != HUB_OK)
         reject(it, "processing",
                err == HUB_ENOMEM ? "out of memory converting the event" : "unknown event type");
+}
+
+int projector_dead_letter(projector_t *p, projector_item_t *it, char *errstr, size_t errstr_size)
+{
+    if (hub_deadletter_send(p->dlq, p->dlq_topic, PROJECTOR_SERVICE, it->msg, it->reason_class,
+                            it->reason, errstr, errstr_size) != HUB_OK)
+        return HUB_EKAFKA;
+    it->dlq_sent = 1;
+    return HUB_OK;
 }
 
 static void item_release(projector_item_t *it)
@@ -203,10 +215,15 @@ static void item_release(projector_item_t *it)
     it->json = NULL;
 }
 
+void projector_items_release(projector_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        item_release(&items[i]);
+}
+
 void projector_batch_clear(projector_t *p)
 {
-    for (size_t i = 0; i < p->nitems; i++)
-        item_release(&p->items[i]);
+    projector_items_release(p->items, p->nitems);
     p->nitems = 0;
 }
 

@@ -193,6 +193,11 @@ static void flush(projector_t *p)
     char errstr[1024];
     if (p->nitems == 0)
         return;
+    /* The batch in flight first: if it failed, this one is read again after the resync. */
+    if (projector_inflight_finish(p) != HUB_OK) {
+        projector_batch_clear(p);
+        return;
+    }
     if (projector_apply_batch(p, errstr, sizeof(errstr)) != HUB_OK) {
         projector_one_line(errstr);
         hub_log_error("event=batch_failed messages=%zu error=\"%s\"", p->nitems, errstr);
@@ -284,6 +289,7 @@ static int run(projector_t *p)
     int rc = HUB_EXIT_OK;
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
+        int busy;
         hub_http_heartbeat(p->http);
         update_ready(p);
         if (p->need_resync) {
@@ -298,22 +304,28 @@ static int run(projector_t *p)
             rc = HUB_EXIT_FAILURE;
             break;
         }
-        /* Wait only while the batch is empty; otherwise take what is ready and commit. */
-        msg = hub_consumer_poll(p->consumer, p->nitems ? 0 : 100);
+        /* While PostgreSQL works on the batch in flight, the next one fills up; otherwise
+           wait only while the batch is empty, and commit what is ready. */
+        busy = projector_inflight_busy(p);
+        msg = hub_consumer_poll(p->consumer, busy ? 1 : p->nitems ? 0 : 100);
         if (msg) {
             if (wanted(p, msg))
                 projector_batch_add(p, msg);
             else
                 rd_kafka_message_destroy(msg);
         }
-        if (p->nitems && (!msg || p->nitems >= (size_t)conf.batch_max_events ||
+        if (p->nitems && ((!msg && !busy) || p->nitems >= (size_t)conf.batch_max_events ||
                           hub_monotonic_ms() - p->batch_started_ms >= conf.batch_max_ms))
             flush(p);
-        if (!p->nitems)
+        if (!p->nitems && !msg) {
+            /* Nothing to read: let the batch in flight finish, then tidy up. */
+            projector_inflight_finish(p);
             housekeeping(p);
+        }
     }
     /* Finish the batch in hand (rows and offsets commit together), then leave. */
     flush(p);
+    projector_inflight_finish(p);
     progress(p, 1);
     return rc;
 }
@@ -373,8 +385,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
         goto out;
     }
+    /* Two batches: one being read while the other is in flight. */
     p.items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
-    if (!p.items) {
+    p.spare_items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
+    if (!p.items || !p.spare_items) {
         fprintf(stderr, "%s: out of memory\n", svc.name);
         goto out;
     }
@@ -409,9 +423,11 @@ int main(int argc, char **argv)
     hub_log_info("event=stopping status=%d", rc);
 
 out:
+    projector_inflight_finish(&p);
     /* Closing the consumer commits the offsets stored after the last PostgreSQL commit. */
     hub_consumer_destroy(p.consumer);
     projector_batch_clear(&p);
+    projector_sets_free(&p);
     projector_parts_free(&p);
     hub_producer_destroy(p.dlq);
     hub_codec_destroy(p.codec);
@@ -421,6 +437,7 @@ out:
     free(p.m_in);
     free(p.in_topics);
     free(p.items);
+    free(p.spare_items);
     hub_props_clear(&consumer_props);
     hub_service_fini(&svc);
     return rc;

@@ -112,6 +112,7 @@ void projector_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
     projector_t *p = opaque;
     char errstr[512];
 
+    projector_inflight_finish(p); /* the connection is needed, and p->parts changes */
     for (int i = 0; i < parts->cnt; i++) {
         projector_part_t *part = part_add(p, parts->elems[i].topic, parts->elems[i].partition);
         if (part)
@@ -138,6 +139,8 @@ void projector_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *pa
 {
     projector_t *p = opaque;
 
+    /* The batch in flight was sent while we owned these partitions: let it commit. */
+    projector_inflight_finish(p);
     projector_batch_drop_partitions(p, parts);
     for (int i = 0; i < parts->cnt; i++) {
         projector_part_t *part =
@@ -187,6 +190,7 @@ int projector_resync(projector_t *p)
     char errstr[512];
     int attempt = 0;
 
+    projector_inflight_finish(p);
     projector_batch_clear(p);
     hub_http_set_ready(p->http, 0, "resynchronising with PostgreSQL");
     p->ready = 0;

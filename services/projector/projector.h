@@ -87,6 +87,38 @@ typedef struct projector_item_s {
     char risks[320];
 } projector_item_t;
 
+/* The next offset of one partition of a batch. */
+typedef struct {
+    projector_part_t *part;
+    int64_t next;
+} projector_pos_t;
+
+/* The first error of a pipeline: which command, and what (never the DETAIL, which holds values). */
+typedef struct {
+    size_t command;
+    char sqlstate[8];
+    char constraint[64];
+    char message[256];
+} projector_pipeline_error_t;
+
+/*
+ * A batch whose statements, offsets and COMMIT are on their way to
+ * PostgreSQL while the next batch is read from Kafka. Nothing else uses the
+ * connection until it is finished (projector_inflight_finish).
+ */
+typedef struct {
+    projector_item_t *items; /* NULL: none in flight */
+    size_t nitems;
+    projector_pos_t *pos;
+    size_t npos;
+    int64_t started_ms;
+    size_t commands; /* result sets expected before the sync */
+    size_t done;     /* result sets read */
+    projector_pipeline_error_t error;
+} projector_inflight_t;
+
+typedef struct projector_sets_s projector_sets_t; /* sets.c */
+
 typedef struct projector_s {
     hub_service_t *svc;
     projector_conf_t conf;
@@ -105,6 +137,10 @@ typedef struct projector_s {
     projector_item_t *items;
     size_t nitems;
     int64_t batch_started_ms;
+    projector_item_t *spare_items; /* the other batch's array while one is in flight */
+    projector_inflight_t inflight;
+    int sync_next;          /* an in-flight batch was refused: apply the next one synchronously */
+    projector_sets_t *sets; /* the state statements being built */
 
     int64_t next_prune_ms;
     int64_t next_kafka_commit_ms;
@@ -137,6 +173,15 @@ typedef struct projector_s {
  */
 void projector_batch_add(projector_t *p, rd_kafka_message_t *msg);
 
+/*
+ * projector_dead_letter: queues a reject to the dead-letter topic (without
+ * waiting for delivery) and marks it sent. 0 or HUB_EKAFKA (errstr says why).
+ */
+int projector_dead_letter(projector_t *p, projector_item_t *it, char *errstr, size_t errstr_size);
+
+/* projector_items_release: destroys the messages (and event text) of n items. */
+void projector_items_release(projector_item_t *items, size_t n);
+
 /* projector_batch_clear: destroys every message of the batch and empties it. */
 void projector_batch_clear(projector_t *p);
 
@@ -168,13 +213,43 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size);
  * offsets in one transaction. An event that breaks a database constraint is
  * turned into a reject and the rest retried, so one bad event never holds up
  * the others. Rejects are dead-lettered (and the producer flushed) before the
- * commit. On success the offsets are stored for Kafka too and the batch is
+ * commit. A batch in flight is finished first. A set-based batch goes in
+ * flight itself once its event-log rows are in: its state statements, offsets
+ * and COMMIT are sent and the call returns, so the next batch is read from
+ * Kafka while PostgreSQL works (projector_inflight_finish completes it).
+ * Otherwise, on success the offsets are stored for Kafka too and the batch is
  * cleared. Returns 0, or HUB_EPG / HUB_EKAFKA when the batch could not be
  * committed: the caller then resynchronises (nothing was applied).
  */
 int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size);
 
+/*
+ * projector_inflight_busy: 1 while the batch in flight awaits PostgreSQL's
+ * answer; reads what has arrived without blocking and finishes the batch when
+ * its answer is complete (then 0, as when nothing is in flight).
+ */
+int projector_inflight_busy(projector_t *p);
+
+/*
+ * projector_inflight_finish: waits for the batch in flight and finishes it:
+ * on commit its offsets are recorded, counted and stored for Kafka; otherwise
+ * the failure is logged and a resync requested (nothing of it was applied).
+ * Returns 0 when nothing was in flight or it committed, else HUB_EPG.
+ */
+int projector_inflight_finish(projector_t *p);
+
 /* ---- sets.c ---- */
+
+/*
+ * projector_pg_flush: sends what libpq still holds for the server, on a
+ * non-blocking connection. block: until everything is sent, reading
+ * meanwhile so the server never waits on us. 0 all sent, 1 more to send, -1
+ * the connection broke.
+ */
+int projector_pg_flush(PGconn *c, int block);
+
+/* projector_sets_free: frees what the set-based statements keep between batches. */
+void projector_sets_free(projector_t *p);
 
 /* projector_sets_prepare: prepares the set-based statements on p->pg. 0 or HUB_EPG. */
 int projector_sets_prepare(projector_t *p, char *errstr, size_t errstr_size);
@@ -187,9 +262,10 @@ int projector_sets_prepare(projector_t *p, char *errstr, size_t errstr_size);
 int projector_sets_usable(const projector_t *p);
 
 /*
- * projector_sets_log: opens the batch's transaction and inserts its events
- * into the event log in one statement; marks the items whose event id was
- * new (fresh). Leaves the transaction open on success (0). Otherwise the
+ * projector_sets_log: opens the batch's transaction, finds which of its
+ * event ids are new (fresh) and COPYs those events into the event log; while
+ * the server reads the rows, builds the state statements projector_sets_send
+ * sends. Leaves the transaction open on success (0). Otherwise the
  * transaction is rolled back and errstr says why: 1 the database refused an
  * event (SQLSTATE class 22 or 23: apply the batch per event instead), -1
  * another database error, -2 the connection broke.
@@ -198,9 +274,9 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size);
 
 /*
  * projector_sets_send: queues on p->pg (in pipeline mode, inside the
- * transaction projector_sets_log opened) one statement per table for the
- * fresh events: the flag and reminder rows, and each state table's rows
- * collapsed per key. Adds the statements sent to *commands. 0, or -1 when a
+ * transaction projector_sets_log opened) the statements it built, one per
+ * table, for the fresh events: the flag and reminder rows, and each state
+ * table's rows collapsed per key. Adds the statements sent to *commands. 0, or -1 when a
  * statement could not be queued (no memory, connection broken).
  */
 int projector_sets_send(projector_t *p, size_t *commands);

@@ -11,6 +11,8 @@
  * the same ON CONFLICT rules against the stored row. The server runs a
  * handful of statements per batch instead of one per event.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +426,20 @@ int projector_sets_usable(const projector_t *p)
     return 1;
 }
 
+int projector_pg_flush(PGconn *c, int block)
+{
+    for (;;) {
+        int r = PQflush(c);
+        if (r <= 0 || !block)
+            return r < 0 ? -1 : r;
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN | POLLOUT};
+        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+            return -1;
+        if ((pfd.revents & POLLIN) && !PQconsumeInput(c))
+            return -1;
+    }
+}
+
 /* ---- which events are new ---- */
 
 static int by_event_id(const void *a, const void *b)
@@ -432,6 +448,8 @@ static int by_event_id(const void *a, const void *b)
     int c = strcasecmp(x->ev.event_id, y->ev.event_id);
     return c ? c : (x < y ? -1 : x > y);
 }
+
+static void build_state(projector_t *p, PGconn *c);
 
 /* The first copy (in the sorted candidates) of the event with id, or NULL. */
 static projector_item_t *find_first(projector_item_t **cand, size_t n, const char *id)
@@ -569,8 +587,13 @@ static int copy_log(projector_t *p, char *sqlstate, char *msg, size_t msg_size)
         goto out;
     }
     PQclear(res);
-    if (buf.len > INT32_MAX || PQputCopyData(c, data, (int)buf.len) != 1 ||
-        PQputCopyEnd(c, NULL) != 1)
+    /* Non-blocking, libpq queues the rows and the server reads them while the state
+       statements are built here. */
+    if (PQsetnonblocking(c, 1) != 0 || buf.len > INT32_MAX ||
+        PQputCopyData(c, data, (int)buf.len) != 1 || PQputCopyEnd(c, NULL) != 1)
+        goto out;
+    build_state(p, c);
+    if (projector_pg_flush(c, 1) != 0 || PQsetnonblocking(c, 0) != 0)
         goto out;
     rc = 0;
     while ((res = PQgetResult(c)) != NULL) {
@@ -619,7 +642,9 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
     for (size_t i = 0; rc == 0 && i < nfirst; i++)
         nfresh += (size_t)cand[i]->fresh;
     if (rc == 0 && nfresh)
-        rc = copy_log(p, sqlstate, msg, sizeof(msg));
+        rc = copy_log(p, sqlstate, msg, sizeof(msg)); /* builds the state statements too */
+    else if (rc == 0)
+        build_state(p, NULL);
     if (rc == -2) {
         hub_strlcpy(msg, PQerrorMessage(c), sizeof(msg));
         projector_one_line(msg);
@@ -929,51 +954,94 @@ static void rows_appended(projector_t *p, cols_t *flags, cols_t *reminders)
     }
 }
 
-int projector_sets_send(projector_t *p, size_t *commands)
+/* The statements for the state, in the order they are sent (projector_sets_send). */
+enum { S_FLAGS, S_REMINDERS, S_PEOPLE, S_PLANS, S_ACTIONS, S_GROUPS, S__COUNT };
+
+static const struct {
+    const char *name;
+    const ptype_t *types;
+    int ncols;
+} state_statements[S__COUNT] = {
+    [S_FLAGS] = {"sets_flags", flags_types, 7},
+    [S_REMINDERS] = {"sets_reminders", reminders_types, 7},
+    [S_PEOPLE] = {"sets_people", people_types, 10},
+    [S_PLANS] = {"sets_plans", plans_types, 13},
+    [S_ACTIONS] = {"sets_actions", actions_types, 15},
+    [S_GROUPS] = {"sets_groups", groups_types, 10},
+};
+
+/* The batch's state statements, built before they are sent; kept between batches. */
+struct projector_sets_s {
+    cols_t cols[S__COUNT];
+    entry_t *e;
+    const char **scratch;
+    size_t cap;
+    int oom;
+};
+
+/*
+ * Builds the state statements of the batch's new events into p->sets. c: a
+ * connection with a COPY being sent, flushed between steps so the server
+ * keeps reading; NULL for none. Out of memory leaves p->sets->oom set.
+ */
+static void build_state(projector_t *p, PGconn *c)
 {
-    PGconn *conn = p->pg;
-    entry_t *e = calloc(p->nitems ? p->nitems : 1, sizeof(*e));
-    const char **scratch = calloc(p->nitems ? p->nitems : 1, sizeof(*scratch));
-    cols_t flags = {0}, reminders = {0}, c = {0};
-    int rc = -1;
+    projector_sets_t *st = p->sets;
     size_t n;
 
-    if (!e || !scratch)
-        goto out;
-    cols_reset(&flags, flags_types, 7);
-    cols_reset(&reminders, reminders_types, 7);
-    rows_appended(p, &flags, &reminders);
-    if (cols_send(conn, "sets_flags", &flags, commands) != 0 ||
-        cols_send(conn, "sets_reminders", &reminders, commands) != 0)
-        goto out;
+    if (!st && !(st = p->sets = calloc(1, sizeof(*st))))
+        return;
+    st->oom = 0;
+    if (st->cap < p->nitems) {
+        entry_t *e = realloc(st->e, p->nitems * sizeof(*e));
+        const char **scratch = e ? realloc(st->scratch, p->nitems * sizeof(*scratch)) : NULL;
+        if (e)
+            st->e = e;
+        if (scratch)
+            st->scratch = scratch;
+        if (!e || !scratch) {
+            st->oom = 1;
+            return;
+        }
+        st->cap = p->nitems;
+    }
+    for (int i = 0; i < S__COUNT; i++)
+        cols_reset(&st->cols[i], state_statements[i].types, state_statements[i].ncols);
+    rows_appended(p, &st->cols[S_FLAGS], &st->cols[S_REMINDERS]);
+    if (c)
+        PQflush(c);
+    n = collect(p, T_PEOPLE, st->e);
+    rows_people(st->e, n, &st->cols[S_PEOPLE], st->scratch);
+    if (c)
+        PQflush(c);
+    n = collect(p, T_PLANS, st->e);
+    rows_plans(st->e, n, &st->cols[S_PLANS]);
+    n = collect(p, T_ACTIONS, st->e);
+    rows_actions(st->e, n, &st->cols[S_ACTIONS]);
+    n = collect(p, T_GROUPS, st->e);
+    rows_groups(st->e, n, &st->cols[S_GROUPS]);
+}
 
-    /* The state tables: one row per key. */
-    n = collect(p, T_PEOPLE, e);
-    cols_reset(&c, people_types, 10);
-    rows_people(e, n, &c, scratch);
-    if (cols_send(conn, "sets_people", &c, commands) != 0)
-        goto out;
-    n = collect(p, T_PLANS, e);
-    cols_reset(&c, plans_types, 13);
-    rows_plans(e, n, &c);
-    if (cols_send(conn, "sets_plans", &c, commands) != 0)
-        goto out;
-    n = collect(p, T_ACTIONS, e);
-    cols_reset(&c, actions_types, 15);
-    rows_actions(e, n, &c);
-    if (cols_send(conn, "sets_actions", &c, commands) != 0)
-        goto out;
-    n = collect(p, T_GROUPS, e);
-    cols_reset(&c, groups_types, 10);
-    rows_groups(e, n, &c);
-    if (cols_send(conn, "sets_groups", &c, commands) != 0)
-        goto out;
-    rc = 0;
-out:
-    cols_free(&flags);
-    cols_free(&reminders);
-    cols_free(&c);
-    free(scratch);
-    free(e);
-    return rc;
+int projector_sets_send(projector_t *p, size_t *commands)
+{
+    projector_sets_t *st = p->sets;
+    if (!st || st->oom)
+        return -1;
+    for (size_t i = 0; i < HUB_ARRAY_LEN(state_statements); i++)
+        if (cols_send(p->pg, state_statements[i].name, &st->cols[i], commands) != 0)
+            return -1;
+    return 0;
+}
+
+void projector_sets_free(projector_t *p)
+{
+    projector_sets_t *st = p->sets;
+    if (!st)
+        return;
+    for (size_t i = 0; i < HUB_ARRAY_LEN(state_statements); i++)
+        cols_free(&st->cols[i]);
+    free(st->e);
+    free(st->scratch);
+    free(st);
+    p->sets = NULL;
 }
