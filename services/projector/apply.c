@@ -184,6 +184,7 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size)
 static int event_statement(projector_item_t *it, const char **name, const char *v[16])
 {
     const hub_event_t *ev = &it->ev;
+    projector_item_texts(it);
     v[0] = ev->event_id;
     v[1] = hub_event_type_name(ev->type);
     v[2] = rd_kafka_topic_name(it->msg->rkt);
@@ -265,6 +266,7 @@ static int dead_letter_statement(projector_t *p, projector_item_t *it, const cha
                                  char *now_buf, size_t now_size)
 {
     const char *topic = rd_kafka_topic_name(it->msg->rkt);
+    projector_item_texts(it);
     v[0] = it->reason_class;
     v[1] = it->reason;
     if (it->kind == ITEM_DEAD_LETTER) {

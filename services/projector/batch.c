@@ -59,6 +59,7 @@ static void classify_dead_letter(projector_item_t *it)
         !is_decimal(it->dl_partition) ||
         header_text(m, HUB_DLQ_HEADER_OFFSET, it->dl_offset, sizeof(it->dl_offset)) != 0 ||
         !is_decimal(it->dl_offset)) {
+        projector_item_texts(it);
         hub_strlcpy(it->dl_topic, rd_kafka_topic_name(m->rkt), sizeof(it->dl_topic));
         hub_strlcpy(it->dl_partition, it->partition_s, sizeof(it->dl_partition));
         hub_strlcpy(it->dl_offset, it->offset_s, sizeof(it->dl_offset));
@@ -97,30 +98,45 @@ void projector_risks_literal(hub_risk_set_t set, char *buf, size_t size)
             risk_order[c] = c;
         qsort(risk_order, HUB_RISK__COUNT, sizeof(int), by_name);
     }
+    if (size < 3) {
+        if (size)
+            buf[0] = '\0';
+        return;
+    }
     buf[n++] = '{';
     for (int i = 0; i < HUB_RISK__COUNT; i++) {
         int c = risk_order[i];
         if (!(set & HUB_RISK_BIT(c)))
             continue;
-        n += (size_t)snprintf(buf + n, size - n, "%s%s", n > 1 ? "," : "",
-                              hub_risk_category_name((hub_risk_category_t)c));
+        const char *name = hub_risk_category_name((hub_risk_category_t)c);
+        size_t len = strlen(name);
+        if (n + len + 3 > size) /* a comma, the name, the brace and the NUL */
+            break;
+        if (n > 1)
+            buf[n++] = ',';
+        memcpy(buf + n, name, len);
+        n += len;
     }
-    snprintf(buf + n, size - n, "}");
+    buf[n++] = '}';
+    buf[n] = '\0';
 }
 
-/* Fills the parameter text the event's statement needs beyond the event's own strings. */
-static int event_params(projector_item_t *it)
+void projector_item_texts(projector_item_t *it)
 {
     const hub_event_t *ev = &it->ev;
-    char text[2048];
-    size_t n;
 
+    if (it->texts)
+        return;
+    it->texts = 1;
+    snprintf(it->partition_s, sizeof(it->partition_s), "%d", (int)it->msg->partition);
+    snprintf(it->offset_s, sizeof(it->offset_s), "%lld", (long long)it->msg->offset);
+    if (it->kind != ITEM_EVENT)
+        return;
     hub_timestamp_format(ev->occurred_at, it->occurred_s, sizeof(it->occurred_s));
     switch (ev->type) {
     case HUB_EVENT_YOUNG_PERSON_FLAGGED:
         hub_date_format(ev->u.flagged.date_of_birth, it->date_a, sizeof(it->date_a));
         hub_date_format(ev->u.flagged.flagged_on, it->date_b, sizeof(it->date_b));
-        projector_risks_literal(ev->u.flagged.risk_categories, it->risks, sizeof(it->risks));
         break;
     case HUB_EVENT_TRANSITION_PLAN_DUE:
         hub_date_format(ev->u.plan_due.due_date, it->date_a, sizeof(it->date_a));
@@ -143,14 +159,25 @@ static int event_params(projector_item_t *it)
         if (ev->u.reminder.has_due_date)
             hub_date_format(ev->u.reminder.due_date, it->date_b, sizeof(it->date_b));
         break;
-    case HUB_EVENT_BRIEFING_REQUESTED:
-        break;
     case HUB_EVENT_BRIEFING_SENT:
         snprintf(it->int_s, sizeof(it->int_s), "%d", (int)ev->u.briefing_sent.recipients);
         break;
     default:
-        return HUB_EINVAL;
+        break;
     }
+}
+
+/* What every path needs of an event: its JSON for the event log, and a flag's risk set. */
+static int event_params(projector_item_t *it)
+{
+    const hub_event_t *ev = &it->ev;
+    char text[2048];
+    size_t n;
+
+    if (ev->type <= HUB_EVENT_NONE || ev->type >= HUB_EVENT__COUNT)
+        return HUB_EINVAL;
+    if (ev->type == HUB_EVENT_YOUNG_PERSON_FLAGGED)
+        projector_risks_literal(ev->u.flagged.risk_categories, it->risks, sizeof(it->risks));
     n = hub_event_json_text(ev, text, sizeof(text));
     if (!(it->json = malloc(n + 1)))
         return HUB_ENOMEM;
@@ -172,9 +199,8 @@ void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
     it->kind = ITEM_EVENT;
     it->dlq_sent = 0;
     it->json = NULL;
+    it->texts = 0;
     it->reason[0] = it->reason_class[0] = '\0';
-    snprintf(it->partition_s, sizeof(it->partition_s), "%d", (int)msg->partition);
-    snprintf(it->offset_s, sizeof(it->offset_s), "%lld", (long long)msg->offset);
     if (p->nitems == 1)
         p->batch_started_ms = hub_monotonic_ms();
 

@@ -67,6 +67,7 @@ typedef struct projector_item_s {
     int dlq_sent; /* the reject was queued to the dead-letter topic already */
     int first;    /* sets.c: the first copy of its event id in the batch */
     int fresh;    /* sets.c: its event id was new to the event log */
+    int texts;    /* the parameter text below is filled in (projector_item_texts) */
     hub_event_t ev;
     char *json; /* the event as JSON, for the event log */
     char reason_class[16];
@@ -77,7 +78,8 @@ typedef struct projector_item_s {
     char dl_partition[16];
     char dl_offset[24];
     char dl_time[40];
-    /* Parameter text. */
+    /* Parameter text, for the per-event path and dead letters (the set-based path sends
+       binary values). */
     char partition_s[16];
     char offset_s[24];
     char occurred_s[40];
@@ -181,6 +183,9 @@ int projector_dead_letter(projector_t *p, projector_item_t *it, char *errstr, si
 
 /* projector_items_release: destroys the messages (and event text) of n items. */
 void projector_items_release(projector_item_t *items, size_t n);
+
+/* projector_item_texts: fills in the item's parameter text, once. */
+void projector_item_texts(projector_item_t *it);
 
 /* projector_batch_clear: destroys every message of the batch and empties it. */
 void projector_batch_clear(projector_t *p);
