@@ -187,6 +187,20 @@ static void progress(projector_t *p, int force)
                  p->applied, p->rejected, p->dead_letters, p->batches, p->retries, p->nparts);
 }
 
+/*
+ * A batch's items, zeroed and resident from the start (every page written
+ * once): the projector's memory does not grow when a batch first fills up, so
+ * a shortage shows at start-up rather than under load.
+ */
+static projector_item_t *batch_array(size_t n)
+{
+    projector_item_t *items = calloc(n, sizeof(*items));
+    if (items)
+        for (size_t off = 0; off < n * sizeof(*items); off += 4096)
+            ((volatile unsigned char *)items)[off] = 0;
+    return items;
+}
+
 /* Commits the batch; on failure, resynchronises from PostgreSQL (nothing lost). */
 static void flush(projector_t *p)
 {
@@ -386,8 +400,8 @@ int main(int argc, char **argv)
         goto out;
     }
     /* Two batches: one being read while the other is in flight. */
-    p.items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
-    p.spare_items = calloc((size_t)conf.batch_max_events, sizeof(*p.items));
+    p.items = batch_array((size_t)conf.batch_max_events);
+    p.spare_items = batch_array((size_t)conf.batch_max_events);
     if (!p.items || !p.spare_items) {
         fprintf(stderr, "%s: out of memory\n", svc.name);
         goto out;
