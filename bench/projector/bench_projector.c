@@ -15,6 +15,9 @@
  *
  * Needs the same environment as the tests (HUB_KAFKA_BOOTSTRAP,
  * HUB_PG_CONNINFO, HUB_DATA_DIR) and a hub-projector built next to it.
+ * BENCH_PROJECTOR_SETTINGS adds projector settings (e.g. batch sizes);
+ * BENCH_PROJECTOR_INSTANCES (1 to 8) runs that many projectors in one group
+ * for the throughput benchmark (memory is the first instance's).
  */
 #define WL_SUBJECTS 20000
 #define WL_ACTIONS  60000
@@ -171,7 +174,25 @@ static void throughput(long n)
 
     c = ph_connect(env.db_admin);
     next_sample = total / 10;
+    /* More instances in the same group share the partitions, each with its own connection
+       (BENCH_PROJECTOR_INSTANCES, 1 to 8). */
+    static ph_env_t more[7];
+    const char *inst = getenv("BENCH_PROJECTOR_INSTANCES");
+    int instances = inst ? atoi(inst) : 1;
+    if (instances < 1 || instances > 8)
+        instances = 1;
+    for (int i = 0; i < instances - 1; i++) {
+        more[i] = env;
+        more[i].instance = i + 2;
+        more[i].pid = 0;
+        more[i].producer = NULL;
+        more[i].codec = NULL;
+        ph_write_config(&more[i], extra ? extra : "");
+        snprintf(more[i].log, sizeof(more[i].log), "%s/projector-%d.log", env.dir, i + 2);
+    }
     ph_start(&env);
+    for (int i = 0; i < instances - 1; i++)
+        ph_start(&more[i]);
     while (done < total) {
         usleep(20 * 1000);
         ph_check_alive(&env);
@@ -191,11 +212,14 @@ static void throughput(long n)
     t_end = now_s();
     rss_end = rss_kb(env.pid);
     double secs = t_end - t_first, rate = (double)(total - at_first) / secs;
-    printf("projected %lld messages in %.1f s: %.0f events/s (batch %s)\n", total - at_first, secs,
-           rate, extra ? extra : "settings: the defaults");
+    printf("projected %lld messages in %.1f s: %.0f events/s (%d instance%s, batch %s)\n",
+           total - at_first, secs, rate, instances, instances > 1 ? "s" : "",
+           extra ? extra : "settings: the defaults");
     printf("rss: start %ld kB, after 100k %ld kB, after %lld %ld kB\n", rss_start, rss_100k, total,
            rss_end);
     ph_stop(&env, SIGTERM);
+    for (int i = 0; i < instances - 1; i++)
+        ph_stop(&more[i], SIGTERM);
 
     snprintf(dumpdir, sizeof(dumpdir), "%s", hub_test_tmpdir());
     long long rows = dump_tables(c, dumpdir);
@@ -207,6 +231,12 @@ static void throughput(long n)
     if (hub_pg_migrate(t, sql, &applied, errstr, sizeof(errstr)) != HUB_OK)
         TEST_FAIL_("migrate: %s", errstr);
     double copy_secs = load_tables(t, dumpdir);
+    /* Hundreds of megabytes: not left behind in the temporary directory. */
+    for (size_t i = 0; i < HUB_ARRAY_LEN(copy_tables); i++) {
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s.bin", dumpdir, copy_tables[i]);
+        unlink(path);
+    }
     printf("COPY loaded the same %lld rows into the same tables in %.1f s: %.0f events/s\n", rows,
            copy_secs, (double)total / copy_secs);
     printf("projection / COPY = %.0f%%\n", 100.0 * rate / ((double)total / copy_secs));
