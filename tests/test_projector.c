@@ -2,7 +2,8 @@
  * test_projector.c: hub-projector against the real broker and database:
  * every event type projected into the right rows and into transitions_view,
  * duplicates, late (out-of-order) events, a poison message between good ones,
- * an event that breaks a database constraint isolated from its batch, access
+ * an event that breaks a database constraint isolated from its batch (also
+ * when the batch is already in flight), access
  * control (roles, no date of birth for the subgroup, row-level security per
  * local authority), retention, and a clean SIGTERM.
  */
@@ -727,6 +728,67 @@ static void test_one_batch_collapsed(void)
     PQfinish(c);
 }
 
+/*
+ * An event the database refuses for a reason the projector cannot foresee (a
+ * constraint added by hand), in a batch that is already in flight when the
+ * refusal comes back: the batch is rolled back, read again from the stored
+ * offsets and applied without overlap, the event is dead-lettered and the
+ * rest of its batch committed.
+ */
+static void test_refused_in_flight(void)
+{
+    char key_g[HUB_SUBJECT_KEY_SIZE], key_h[HUB_SUBJECT_KEY_SIZE], sql[1024], *s;
+    hub_event_t *ev;
+    PGconn *c = ph_connect(env.db_admin);
+
+    ph_exec(c, "ALTER TABLE transition_plans ADD CONSTRAINT test_due_this_century"
+               " CHECK (due_date < DATE '2100-01-01') NOT VALID");
+    ph_write_config(&env, "batch_max_events = 500; batch_max_ms = 2000;");
+    nbatch = 0;
+    ph_subject(key_g, 7);
+    ph_subject(key_h, 8);
+    batch_flag("flag-g", key_g, 50000, "UHL", HUB_LA_RUTLAND, ph_date(2008, 2, 2), HUB_RISK_GANGS,
+               ph_date(2024, 10, 1));
+    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-g-far", 50100, "hub-planner");
+    hub_strlcpy(ev->u.plan_due.subject_key, key_g, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_due.local_authority = HUB_LA_RUTLAND;
+    ev->u.plan_due.due_date = ph_date(2100, 6, 1);
+    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
+    ph_id(ev->u.plan_due.cause_event_id, "flag-g", 0);
+    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-h", 50200, "hub-planner");
+    hub_strlcpy(ev->u.plan_due.subject_key, key_h, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_due.local_authority = HUB_LA_LEICESTER;
+    ev->u.plan_due.due_date = today + 30;
+    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
+    ph_id(ev->u.plan_due.cause_event_id, "flag-g", 0);
+    for (size_t i = 0; i < nbatch; i++)
+        ph_send(&env, &batch_events[i]);
+    ph_flush(&env);
+    ph_start(&env);
+    ph_wait_caught_up(&env, 120);
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM young_people WHERE subject_key = '%s'", key_g);
+    ASSERT_INT_EQ(ph_num(c, sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT subject_key = '%s', due_date - CURRENT_DATE FROM transition_plans"
+             " WHERE subject_key IN ('%s', '%s')",
+             key_h, key_g, key_h);
+    s = ph_rows(c, sql);
+    ASSERT_STR_EQ(s, "t|30\n");
+    free(s);
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM dead_letters WHERE reason_class = 'database'"
+                            " AND message LIKE '%test_due_this_century%'"),
+                  1);
+    char errstr[256];
+    s = hub_read_file(env.log, NULL, errstr, sizeof(errstr));
+    ASSERT_TRUE(s != NULL);
+    ASSERT_STR_CONTAINS(s, "applying it again one batch at a time");
+    free(s);
+    ASSERT_INT_EQ(ph_stop(&env, SIGTERM), 0);
+    ph_exec(c, "ALTER TABLE transition_plans DROP CONSTRAINT test_due_this_century");
+    PQfinish(c);
+}
+
 int main(void)
 {
     today = hub_date_london(hub_now_ms());
@@ -740,6 +802,7 @@ int main(void)
     RUN_TEST(test_access_control);
     RUN_TEST(test_retention);
     RUN_TEST(test_one_batch_collapsed);
+    RUN_TEST(test_refused_in_flight);
     ph_teardown(&env);
     return 0;
 }
