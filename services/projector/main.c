@@ -425,7 +425,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
         goto out;
     }
-    p.consumer = hub_consumer_new(&svc.common.kafka, conf.group_id, topics, ntopics, &hooks, errstr,
+    /* librdkafka prefetches up to 64 MB by default; a batch needs a fraction of that, and a
+       bounded queue keeps the projector's memory flat through a backlog. The kafka group of
+       the configuration may set another value. */
+    if (hub_props_copy(&consumer_props, &svc.common.kafka) != 0 ||
+        (!hub_props_get(&consumer_props, "queued.max.messages.kbytes") &&
+         hub_props_set(&consumer_props, "queued.max.messages.kbytes", "16384") != 0)) {
+        fprintf(stderr, "%s: out of memory\n", svc.name);
+        goto out;
+    }
+    p.consumer = hub_consumer_new(&consumer_props, conf.group_id, topics, ntopics, &hooks, errstr,
                                   sizeof(errstr));
     if (!p.consumer) {
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
