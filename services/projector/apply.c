@@ -2,9 +2,11 @@
  * apply.c: a batch into PostgreSQL in one transaction, pipelined.
  *
  * Normally the batch goes in as a few set-based statements (sets.c): the
- * event log in one round trip, then one statement per table, the offsets and
- * COMMIT in a second. A batch the database refuses part of (SQLSTATE class 22
- * or 23) is applied again per event, which finds the event at fault:
+ * lookup of its ids and the event log's COPY, then one statement per table,
+ * the offsets and COMMIT in one pipeline that is left in flight while the next
+ * batch is read (projector_inflight_*). A batch the database refuses part of
+ * (SQLSTATE class 22 or 23) is applied again per event, without overlap,
+ * which finds the event at fault:
  *
  * Each event is one prepared statement: a data-modifying CTE inserts it into
  * hub_event_log (ON CONFLICT DO NOTHING) and the state changes select FROM

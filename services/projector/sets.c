@@ -1,15 +1,16 @@
 /*
  * sets.c: a batch as set-based statements, one per table.
  *
- * The event log takes the whole batch in one INSERT ... SELECT FROM unnest()
- * (ON CONFLICT DO NOTHING) that returns which events are new: only those
- * change state, so a repeated event id stays a no-op. The new events are then
- * grouped by table and key on this side, sorted by (occurred_at, event_id),
- * and each key's events collapsed into one row the way the merge rules of
- * statements.h would fold them one by one (newest wins per kind, unions,
- * counts, minimum and maximum); each table gets one unnest() statement with
- * the same ON CONFLICT rules against the stored row. The server runs a
- * handful of statements per batch instead of one per event.
+ * One round trip asks which of the batch's event ids the event log holds
+ * already: only the others (the first copy of each) change state, so a
+ * repeated event id stays a no-op. Those go into the event log by binary
+ * COPY. The new events are grouped by table and key on this side, sorted by
+ * (occurred_at, event_id), and each key's events collapsed into one row the
+ * way the merge rules of statements.h would fold them one by one (newest wins
+ * per kind, unions, counts, minimum and maximum); each table gets one
+ * unnest() statement with the same ON CONFLICT rules against the stored row.
+ * Every parameter is sent in binary. The server runs a handful of statements
+ * per batch instead of one per event.
  */
 #include <errno.h>
 #include <poll.h>
