@@ -216,6 +216,23 @@ PH_UNUSED static void ph_setup(ph_env_t *e, const char *prefix, int partitions, 
             e->log);
 }
 
+/*
+ * Another projector of e's: same topics, database and group, its own instance
+ * id (instance, 2 or more), configuration and log. It shares e's producer and
+ * codec, so only e is torn down.
+ */
+PH_UNUSED static void ph_another_instance(ph_env_t *out, const ph_env_t *e, int instance,
+                                          const char *extra)
+{
+    *out = *e;
+    out->instance = instance;
+    out->pid = 0;
+    out->producer = NULL;
+    out->codec = NULL;
+    ph_write_config(out, extra);
+    snprintf(out->log, sizeof(out->log), "%s/projector-%d.log", e->dir, instance);
+}
+
 PH_UNUSED static void ph_teardown(ph_env_t *e)
 {
     hub_producer_destroy(e->producer);

@@ -30,14 +30,7 @@ static void test_rebalance_and_zombie(void)
     char *want, *got;
 
     ph_setup(&a, "rebalance", 3, "batch_max_ms = 50;");
-    /* The second instance: same topics, database and group, its own instance id. */
-    b = a;
-    b.instance = 2;
-    b.pid = 0;
-    ph_write_config(&b, "batch_max_ms = 50;");
-    b.producer = NULL;
-    b.codec = NULL;
-    snprintf(b.log, sizeof(b.log), "%s/projector-2.log", b.dir);
+    ph_another_instance(&b, &a, 2, "batch_max_ms = 50;");
 
     if (pthread_create(&producer, NULL, produce, NULL) != 0)
         TEST_FAIL_("pthread_create");

@@ -181,15 +181,8 @@ static void throughput(long n)
     int instances = inst ? atoi(inst) : 1;
     if (instances < 1 || instances > 8)
         instances = 1;
-    for (int i = 0; i < instances - 1; i++) {
-        more[i] = env;
-        more[i].instance = i + 2;
-        more[i].pid = 0;
-        more[i].producer = NULL;
-        more[i].codec = NULL;
-        ph_write_config(&more[i], extra ? extra : "");
-        snprintf(more[i].log, sizeof(more[i].log), "%s/projector-%d.log", env.dir, i + 2);
-    }
+    for (int i = 0; i < instances - 1; i++)
+        ph_another_instance(&more[i], &env, i + 2, extra ? extra : "");
     ph_start(&env);
     for (int i = 0; i < instances - 1; i++)
         ph_start(&more[i]);
@@ -474,6 +467,36 @@ static void latency(int rate, int seconds)
     " kafka_offset, occurred_at, event) VALUES ($1::uuid, 'YoungPersonFlagged', 'bench', 0,"       \
     " $2::bigint, $3::timestamptz, $4::jsonb) ON CONFLICT (event_id) DO NOTHING RETURNING 1)"
 
+/* The young_people merge of the apply modes: each mode's own copy of the rule as it stood
+   when the modes were compared (the projector's is in services/projector/statements.h). */
+#define MODE_MERGE_REST                                                                            \
+    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"                    \
+    " last_flagged_on = GREATEST(t.last_flagged_on, EXCLUDED.last_flagged_on),"                    \
+    " local_authority = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"          \
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.local_authority"                       \
+    "  ELSE t.local_authority END,"                                                                \
+    " date_of_birth = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"            \
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.date_of_birth"                         \
+    "  ELSE t.date_of_birth END,"                                                                  \
+    " last_flag_event_id = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"       \
+    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.last_flag_event_id"                    \
+    "  ELSE t.last_flag_event_id END,"                                                             \
+    " last_flag_at = GREATEST(t.last_flag_at, EXCLUDED.last_flag_at), updated_at = now()"
+
+#define MODE_MERGE_PERSON                                                                          \
+    " ON CONFLICT (subject_key) DO UPDATE SET"                                                     \
+    " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"              \
+    " agencies = hub_text_union(t.agencies, EXCLUDED.agencies)," MODE_MERGE_REST
+
+/* The same, skipping the union call when nothing is new. */
+#define MODE_MERGE_PERSON_CONTAINED                                                                \
+    " ON CONFLICT (subject_key) DO UPDATE SET"                                                     \
+    " risk_categories = CASE WHEN EXCLUDED.risk_categories <@ t.risk_categories"                   \
+    "  THEN t.risk_categories ELSE hub_text_union(t.risk_categories, EXCLUDED.risk_categories) "   \
+    "END,"                                                                                         \
+    " agencies = CASE WHEN EXCLUDED.agencies <@ t.agencies"                                        \
+    "  THEN t.agencies ELSE hub_text_union(t.agencies, EXCLUDED.agencies) END," MODE_MERGE_REST
+
 /* The projector's statement for YoungPersonFlagged (services/projector/apply.c). */
 static const char pipeline_sql[] = FLAG_SQL_LOGGED
     ", flag AS (INSERT INTO young_person_flags (event_id, subject_key, source_agency,"
@@ -482,22 +505,8 @@ static const char pipeline_sql[] = FLAG_SQL_LOGGED
     " logged) INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
     " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
     " last_flag_event_id) SELECT $5::text, $6::text, $7::date, $8::text[],"
-    " ARRAY[$10::text], $9::date, $9::date, $3::timestamptz, $1::uuid FROM logged"
-    " ON CONFLICT (subject_key) DO UPDATE SET"
-    " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
-    " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
-    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
-    " last_flagged_on = GREATEST(t.last_flagged_on, EXCLUDED.last_flagged_on),"
-    " local_authority = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.local_authority"
-    "  ELSE t.local_authority END,"
-    " date_of_birth = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.date_of_birth"
-    "  ELSE t.date_of_birth END,"
-    " last_flag_event_id = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.last_flag_event_id"
-    "  ELSE t.last_flag_event_id END,"
-    " last_flag_at = GREATEST(t.last_flag_at, EXCLUDED.last_flag_at), updated_at = now()";
+    " ARRAY[$10::text], $9::date, $9::date, $3::timestamptz, $1::uuid FROM "
+    "logged" MODE_MERGE_PERSON;
 
 /* The same effect, set-based, from a staging table filled by COPY. */
 static const char staging_sql[] =
@@ -519,22 +528,7 @@ static const char staging_sql[] =
     " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
     " last_flag_event_id) SELECT a.subject_key, n.local_authority, n.date_of_birth, rk.risks,"
     " a.agencies, a.first_on, a.last_on, n.occurred_at, n.event_id FROM agg a JOIN newest n"
-    " USING (subject_key) JOIN rk USING (subject_key)"
-    " ON CONFLICT (subject_key) DO UPDATE SET"
-    " risk_categories = hub_text_union(t.risk_categories, EXCLUDED.risk_categories),"
-    " agencies = hub_text_union(t.agencies, EXCLUDED.agencies),"
-    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
-    " last_flagged_on = GREATEST(t.last_flagged_on, EXCLUDED.last_flagged_on),"
-    " local_authority = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.local_authority"
-    "  ELSE t.local_authority END,"
-    " date_of_birth = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.date_of_birth"
-    "  ELSE t.date_of_birth END,"
-    " last_flag_event_id = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.last_flag_event_id"
-    "  ELSE t.last_flag_event_id END,"
-    " last_flag_at = GREATEST(t.last_flag_at, EXCLUDED.last_flag_at), updated_at = now()";
+    " USING (subject_key) JOIN rk USING (subject_key)" MODE_MERGE_PERSON;
 
 typedef struct {
     char id[HUB_UUID_SIZE], offset[24], at[40], *json, key[HUB_SUBJECT_KEY_SIZE], dob[16],
@@ -706,24 +700,7 @@ static const char arrays_people_sql[] =
     "INSERT INTO young_people AS t (subject_key, local_authority, date_of_birth,"
     " risk_categories, agencies, first_flagged_on, last_flagged_on, last_flag_at,"
     " last_flag_event_id) VALUES ($1::text, $2::text, $3::date, $4::text[], ARRAY[$5::text],"
-    " $6::date, $6::date, $7::timestamptz, $8::uuid)"
-    " ON CONFLICT (subject_key) DO UPDATE SET"
-    " risk_categories = CASE WHEN EXCLUDED.risk_categories <@ t.risk_categories"
-    "  THEN t.risk_categories ELSE hub_text_union(t.risk_categories, EXCLUDED.risk_categories) END,"
-    " agencies = CASE WHEN EXCLUDED.agencies <@ t.agencies"
-    "  THEN t.agencies ELSE hub_text_union(t.agencies, EXCLUDED.agencies) END,"
-    " first_flagged_on = LEAST(t.first_flagged_on, EXCLUDED.first_flagged_on),"
-    " last_flagged_on = GREATEST(t.last_flagged_on, EXCLUDED.last_flagged_on),"
-    " local_authority = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.local_authority"
-    "  ELSE t.local_authority END,"
-    " date_of_birth = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.date_of_birth"
-    "  ELSE t.date_of_birth END,"
-    " last_flag_event_id = CASE WHEN (EXCLUDED.last_flag_at, EXCLUDED.last_flag_event_id) >"
-    "  (t.last_flag_at, t.last_flag_event_id) THEN EXCLUDED.last_flag_event_id"
-    "  ELSE t.last_flag_event_id END,"
-    " last_flag_at = GREATEST(t.last_flag_at, EXCLUDED.last_flag_at), updated_at = now()";
+    " $6::date, $6::date, $7::timestamptz, $8::uuid)" MODE_MERGE_PERSON_CONTAINED;
 
 /* Appends s as one element of a text[] literal (always quoted). */
 static size_t array_elem(char *out, const char *s, int first)
