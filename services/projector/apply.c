@@ -323,8 +323,7 @@ typedef enum {
     ATTEMPT_FAILED,    /* connection lost, fenced or another error: resync */
 } attempt_t;
 
-/* SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the event, not us. */
-static int event_is_at_fault(const char *sqlstate)
+int projector_event_at_fault(const char *sqlstate)
 {
     return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0;
 }
@@ -491,14 +490,14 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
     if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
         hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
 
-    if (sets && event_is_at_fault(e.sqlstate)) {
+    if (sets && projector_event_at_fault(e.sqlstate)) {
         /* The message may quote a value: only the SQLSTATE and the constraint. */
         hub_errf(errstr, errstr_size, HUB_EPG, "SQLSTATE %s%s%s", e.sqlstate,
                  e.constraint[0] ? " constraint " : "", e.constraint);
         return ATTEMPT_PER_EVENT;
     }
     /* Command k is item k-1 (command 0 is BEGIN). */
-    if (e.command >= 1 && e.command <= p->nitems && event_is_at_fault(e.sqlstate) &&
+    if (e.command >= 1 && e.command <= p->nitems && projector_event_at_fault(e.sqlstate) &&
         p->items[e.command - 1].kind == ITEM_EVENT) {
         projector_item_t *it = &p->items[e.command - 1];
         it->kind = ITEM_REJECT;
@@ -614,7 +613,7 @@ static int inflight_complete(projector_t *p, int read)
         /* COMMIT of a failed block rolled it back; make sure the session is idle again. */
         if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
             hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
-        if (event_is_at_fault(f->error.sqlstate)) {
+        if (projector_event_at_fault(f->error.sqlstate)) {
             /* Read again from the stored offsets and applied without overlap, where the
                per-event path can find the event at fault. */
             p->sync_next = 1;

@@ -209,6 +209,12 @@ void projector_risks_literal(hub_risk_set_t set, char *buf, size_t size);
 void projector_one_line(char *s);
 
 /*
+ * projector_event_at_fault: SQLSTATE classes 22 (data exception) and 23
+ * (integrity constraint): the event is at fault, not the projector.
+ */
+int projector_event_at_fault(const char *sqlstate);
+
+/*
  * projector_pg_prepare: prepares every statement on p->pg. 0 or HUB_EPG.
  */
 int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size);

@@ -658,7 +658,7 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
             hub_pg_exec(c, "ROLLBACK", NULL, 0);
         /* An id logged meanwhile by another consumer is a unique violation: the per-event
            path's ON CONFLICT handles it. */
-        rc = (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0) ? 1 : -1;
+        rc = projector_event_at_fault(sqlstate) ? 1 : -1;
         projector_one_line(msg);
         /* A refused value may be quoted in the message: then only the SQLSTATE. */
         hub_errf(errstr, errstr_size, HUB_EPG, "event log: SQLSTATE %s%s%s", sqlstate,
