@@ -12,6 +12,7 @@
 #include "hub/common.h"
 #include "hub/config.h"
 #include "hub/log.h"
+#include "hub/memory.h"
 #include "hub/pg.h"
 #include "hub/service.h"
 #include "hub/signals.h"
@@ -89,6 +90,8 @@ static const hub_cfg_item_t own_items[] = {
              "cap of the back-off while PostgreSQL is unreachable, in ms"),
     INT_ITEM("projector.startup_wait_ms", &conf.startup_wait_ms, "60000", 0, 3600000,
              "how long to wait for PostgreSQL at start before giving up, in ms"),
+    INT_ITEM("projector.memory_reserve_mb", &conf.memory_reserve_mb, "112", 0, 65536,
+             "working memory claimed and written at start, in MB (0: grow as needed)"),
     {"projector.migrations_dir", HUB_CFG_STRING, &conf.migrations_dir, 0, "",
      "directory of NNNN_name.sql migrations (default: <data dir>/sql/migrations)", 0, 0, NULL,
      NULL},
@@ -183,8 +186,9 @@ static void progress(projector_t *p, int force)
         return;
     p->next_progress_ms = now + 60000;
     hub_log_info("event=progress applied=%lld rejected=%lld dead_letters=%lld batches=%lld "
-                 "retries=%lld partitions=%zu",
-                 p->applied, p->rejected, p->dead_letters, p->batches, p->retries, p->nparts);
+                 "retries=%lld partitions=%zu rss_kb=%ld",
+                 p->applied, p->rejected, p->dead_letters, p->batches, p->retries, p->nparts,
+                 hub_memory_rss_kb());
 }
 
 /*
@@ -372,6 +376,12 @@ int main(int argc, char **argv)
         return rc;
     }
     rc = HUB_EXIT_FAILURE;
+    /* Before librdkafka starts its threads: they allocate from the reserve too. */
+    if (hub_memory_reserve((size_t)conf.memory_reserve_mb << 20) != HUB_OK) {
+        fprintf(stderr, "%s: cannot reserve memory_reserve_mb = %lld MB\n", svc.name,
+                conf.memory_reserve_mb);
+        goto out;
+    }
     p.svc = &svc;
     p.conf = conf;
     p.rules.agencies = (const char *const *)svc.common.agencies;
@@ -430,7 +440,9 @@ int main(int argc, char **argv)
        the configuration may set another value. */
     if (hub_props_copy(&consumer_props, &svc.common.kafka) != 0 ||
         (!hub_props_get(&consumer_props, "queued.max.messages.kbytes") &&
-         hub_props_set(&consumer_props, "queued.max.messages.kbytes", "16384") != 0)) {
+         hub_props_set(&consumer_props, "queued.max.messages.kbytes", "16384") != 0) ||
+        (!hub_props_get(&consumer_props, "fetch.max.bytes") &&
+         hub_props_set(&consumer_props, "fetch.max.bytes", "4194304") != 0)) {
         fprintf(stderr, "%s: out of memory\n", svc.name);
         goto out;
     }

@@ -34,6 +34,7 @@ typedef struct projector_conf_s {
     long long prune_interval_s;
     long long retry_max_ms;
     long long startup_wait_ms;
+    long long memory_reserve_mb;
     char *migrations_dir;
     char *migrate_conninfo;
     char *migrate_password;
