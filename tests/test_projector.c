@@ -789,6 +789,81 @@ static void test_refused_in_flight(void)
     PQfinish(c);
 }
 
+/* How many lines of the projector's log contain text. */
+static int log_count(const char *text)
+{
+    char errstr[256];
+    char *s = hub_read_file(env.log, NULL, errstr, sizeof(errstr)), *at;
+    int n = 0;
+    ASSERT_TRUE(s != NULL);
+    for (at = s; (at = strstr(at, text)) != NULL; at += strlen(text))
+        n++;
+    free(s);
+    return n;
+}
+
+/*
+ * The event log is written by COPY without looking the batch's ids up first. A
+ * batch that holds an id logged already is refused by the log's primary key
+ * and goes again with the lookup: its new events are applied once, the
+ * repeated one not again.
+ */
+static void test_duplicate_among_new_events(void)
+{
+    char key_m[HUB_SUBJECT_KEY_SIZE], sql[512], *s;
+    PGconn *c = ph_connect(env.db_admin);
+    long long logged = ph_num(c, "SELECT count(*) FROM hub_event_log");
+    int refused = log_count("event=event_log_duplicate"); /* by the tests before */
+
+    ph_write_config(&env, "batch_max_events = 5000; batch_max_ms = 2000;");
+    nbatch = 0;
+    ph_subject(key_m, 9);
+    batch_flag("flag-m", key_m, 60000, "UHL", HUB_LA_RUTLAND, ph_date(2008, 3, 3), HUB_RISK_GANGS,
+               ph_date(2024, 11, 1));
+    batch_flag("flag-m2", key_m, 60100, "LPT", HUB_LA_RUTLAND, ph_date(2008, 3, 3),
+               HUB_RISK_COUNTY_LINES, ph_date(2024, 11, 2));
+    ph_send(&env, &batch_events[0]);
+    ph_flush(&env);
+    ph_start(&env);
+    ph_wait_caught_up(&env, 120);
+    ASSERT_INT_EQ(ph_stop(&env, SIGTERM), 0);
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM hub_event_log"), logged + 1);
+
+    /* The same subject, so the same partition and, read together at start, one batch: the
+       repeated flag, then a new one. */
+    ph_send(&env, &batch_events[0]);
+    ph_send(&env, &batch_events[1]);
+    ph_flush(&env);
+    ph_start(&env);
+    ph_wait_caught_up(&env, 120);
+
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM hub_event_log"), logged + 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM young_person_flags WHERE subject_key = '%s'),"
+             " risk_categories, agencies FROM young_people WHERE subject_key = '%s'",
+             key_m, key_m);
+    s = ph_rows(c, sql);
+    ASSERT_STR_EQ(s, "2|{COUNTY_LINES,GANGS}|{LPT,UHL}\n");
+    free(s);
+    ASSERT_INT_EQ(log_count("event=event_log_duplicate"), refused + 1);
+
+    /* Running on: an id it committed itself is remembered, found without the log's key
+       refusing a COPY, and not applied again. */
+    batch_flag("flag-m3", key_m, 60200, "UHL", HUB_LA_RUTLAND, ph_date(2008, 3, 3),
+               HUB_RISK_CUCKOOING, ph_date(2024, 11, 3));
+    ph_send(&env, &batch_events[1]);
+    ph_send(&env, &batch_events[2]);
+    ph_flush(&env);
+    ph_wait_caught_up(&env, 120);
+    ASSERT_INT_EQ(ph_num(c, "SELECT count(*) FROM hub_event_log"), logged + 3);
+    s = ph_rows(c, sql);
+    ASSERT_STR_EQ(s, "3|{COUNTY_LINES,CUCKOOING,GANGS}|{LPT,UHL}\n");
+    free(s);
+    ASSERT_INT_EQ(log_count("event=event_log_duplicate"), refused + 1);
+    ASSERT_INT_EQ(ph_stop(&env, SIGTERM), 0);
+    PQfinish(c);
+}
+
 int main(void)
 {
     today = hub_date_london(hub_now_ms());
@@ -803,6 +878,7 @@ int main(void)
     RUN_TEST(test_retention);
     RUN_TEST(test_one_batch_collapsed);
     RUN_TEST(test_refused_in_flight);
+    RUN_TEST(test_duplicate_among_new_events);
     ph_teardown(&env);
     return 0;
 }

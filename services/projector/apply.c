@@ -587,9 +587,11 @@ static void batch_committed(projector_t *p, const projector_item_t *items, size_
     for (size_t j = 0; j < npos; j++)
         pos[j].part->expected = pos[j].next;
     for (size_t i = 0; i < nitems; i++) {
-        if (items[i].kind == ITEM_EVENT)
+        if (items[i].kind == ITEM_EVENT) {
+            /* Logged now or before: the event log holds it. */
+            projector_recent_add(p, items[i].ev.event_id);
             p->applied++;
-        else if (items[i].kind == ITEM_REJECT)
+        } else if (items[i].kind == ITEM_REJECT)
             p->rejected++;
         else
             p->dead_letters++;

@@ -463,6 +463,7 @@ out:
     hub_consumer_destroy(p.consumer);
     projector_batch_clear(&p);
     projector_sets_free(&p);
+    projector_recent_free(&p);
     projector_parts_free(&p);
     hub_producer_destroy(p.dlq);
     hub_codec_destroy(p.codec);

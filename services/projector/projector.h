@@ -6,6 +6,7 @@
  *   apply.c    a batch into PostgreSQL: one pipelined transaction with offsets
  *   sets.c     the batch collapsed per table and key: one statement per table
  *   offsets.c  partition positions kept in PostgreSQL; rebalances; resync
+ *   recent.c   the event ids committed lately, to find duplicates without a query
  *   prune.c    event-log retention
  */
 #ifndef HUB_PROJECTOR_H
@@ -120,7 +121,8 @@ typedef struct {
     projector_pipeline_error_t error;
 } projector_inflight_t;
 
-typedef struct projector_sets_s projector_sets_t; /* sets.c */
+typedef struct projector_sets_s projector_sets_t;     /* sets.c */
+typedef struct projector_recent_s projector_recent_t; /* recent.c */
 
 typedef struct projector_s {
     hub_service_t *svc;
@@ -161,10 +163,29 @@ typedef struct projector_s {
     int ready; /* last state told to /readyz: -1 unknown */
     int64_t next_lag_ms;
 
+    /* Batches still to look their ids up in the event log before the COPY (sets.c): after
+       a COPY refused for an id logged already, duplicates are expected for a while. */
+    int lookup_batches;
+    projector_recent_t *recent;
+
     /* Counters for the periodic progress line. */
     long long applied, rejected, dead_letters, batches, retries;
     int64_t next_progress_ms;
 } projector_t;
+
+/* ---- recent.c ---- */
+
+/* projector_recent_add: remembers an id whose event the log holds (committed). */
+void projector_recent_add(projector_t *p, const char *event_id);
+
+/* projector_recent_has: 1 if the id was added lately (then the log holds it), else 0. */
+int projector_recent_has(projector_t *p, const char *event_id);
+
+/* projector_recent_clear: forgets every id (when event-log rows were deleted). */
+void projector_recent_clear(projector_t *p);
+
+/* projector_recent_free: releases the table. */
+void projector_recent_free(projector_t *p);
 
 /* ---- batch.c ---- */
 

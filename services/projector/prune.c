@@ -29,6 +29,9 @@ long projector_prune(projector_t *p)
                        2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {
         n = atol(PQcmdTuples(res));
+        /* The ids remembered as logged may be among those gone. */
+        if (n > 0)
+            projector_recent_clear(p);
         if (n > 0)
             hub_log_info("event=event_log_pruned rows=%ld retention_days=%lld", n,
                          p->conf.retention_days);

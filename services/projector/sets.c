@@ -444,6 +444,9 @@ int projector_pg_flush(PGconn *c, int block)
 
 /* ---- which events are new ---- */
 
+/* Batches that look their ids up first after a COPY refused for a duplicate. */
+#define LOOKUP_BATCHES 5
+
 static int by_event_id(const void *a, const void *b)
 {
     const projector_item_t *x = *(projector_item_t *const *)a, *y = *(projector_item_t *const *)b;
@@ -479,10 +482,10 @@ static void note_error(const PGresult *res, char *sqlstate, char *msg, size_t ms
     hub_strlcpy(msg, prim ? prim : "", msg_size);
 }
 
-/* BEGIN and the lookup of the batch's ids in one round trip; marks the events already logged.
-   0, -1 on a database error (sqlstate set), -2 when the connection broke. */
-static int seen_before(PGconn *c, projector_item_t **first, size_t nfirst, char *sqlstate,
-                       char *msg, size_t msg_size)
+/* BEGIN and, if lookup, the lookup of the batch's ids in one round trip; marks the events
+   already logged. 0, -1 on a database error (sqlstate set), -2 when the connection broke. */
+static int seen_before(PGconn *c, projector_item_t **first, size_t nfirst, int lookup,
+                       char *sqlstate, char *msg, size_t msg_size)
 {
     static const ptype_t types[] = {P_UUID};
     cols_t ids = {0};
@@ -491,12 +494,14 @@ static int seen_before(PGconn *c, projector_item_t **first, size_t nfirst, char 
     int rc = -2;
 
     cols_reset(&ids, types, 1);
+    if (!lookup)
+        nfirst = 0;
     for (size_t i = 0; i < nfirst; i++)
         arr_uuid(&ids.col[0], first[i]->ev.event_id);
     ids.rows = nfirst;
     if (PQenterPipelineMode(c) != 1 ||
         !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-        cols_send(c, "sets_seen", &ids, &commands) != 0 || !PQpipelineSync(c))
+        (lookup && cols_send(c, "sets_seen", &ids, &commands) != 0) || !PQpipelineSync(c))
         goto out;
     for (size_t k = 0; k < commands; k++) {
         while ((res = PQgetResult(c)) != NULL) {
@@ -632,21 +637,48 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
         if (p->items[i].kind == ITEM_EVENT)
             cand[ncand++] = &p->items[i];
     }
-    /* The first of several copies of an event id in the batch is the one that counts. */
+    /* The first of several copies of an event id in the batch is the one that counts; one
+       committed lately is in the log already. */
     qsort(cand, ncand, sizeof(*cand), by_event_id);
     for (size_t i = 0; i < ncand; i++)
         if (i == 0 || strcasecmp(cand[i - 1]->ev.event_id, cand[i]->ev.event_id) != 0) {
-            cand[i]->first = cand[i]->fresh = 1;
+            cand[i]->first = 1;
+            cand[i]->fresh = !projector_recent_has(p, cand[i]->ev.event_id);
             cand[nfirst++] = cand[i]; /* still sorted by event id */
         }
 
-    rc = seen_before(c, cand, nfirst, sqlstate, msg, sizeof(msg));
-    for (size_t i = 0; rc == 0 && i < nfirst; i++)
-        nfresh += (size_t)cand[i]->fresh;
-    if (rc == 0 && nfresh)
-        rc = copy_log(p, sqlstate, msg, sizeof(msg)); /* builds the state statements too */
-    else if (rc == 0)
-        build_state(p, NULL);
+    /* Normally no id of the batch is in the log yet (offsets commit with the rows, so a
+       restart never reads a committed event again): the COPY goes without a lookup, and
+       the log's primary key refuses it if that is wrong. Then the batch goes again with
+       the lookup, and so do the next LOOKUP_BATCHES, as duplicates come in runs (a
+       partner re-sending a day's events, a replay). */
+    for (int lookup = p->lookup_batches > 0;; lookup = 1) {
+        rc = seen_before(c, cand, nfirst, lookup, sqlstate, msg, sizeof(msg));
+        nfresh = 0;
+        for (size_t i = 0; rc == 0 && i < nfirst; i++)
+            nfresh += (size_t)cand[i]->fresh;
+        if (rc == 0 && nfresh)
+            rc = copy_log(p, sqlstate, msg, sizeof(msg)); /* builds the state statements too */
+        else if (rc == 0)
+            build_state(p, NULL);
+        if (lookup) {
+            p->lookup_batches -= p->lookup_batches > 0;
+            break;
+        }
+        if (rc != -1 || strcmp(sqlstate, "23505") != 0)
+            break;
+        if (hub_pg_exec(c, "ROLLBACK", NULL, 0) != HUB_OK) {
+            rc = -2;
+            break;
+        }
+        for (size_t i = 0; i < nfirst; i++)
+            cand[i]->fresh = !projector_recent_has(p, cand[i]->ev.event_id);
+        sqlstate[0] = msg[0] = '\0';
+        p->lookup_batches = LOOKUP_BATCHES;
+        hub_log_info("event=event_log_duplicate action=\"batch again with an id lookup, and the "
+                     "next %d batches\"",
+                     LOOKUP_BATCHES);
+    }
     if (rc == -2) {
         hub_strlcpy(msg, PQerrorMessage(c), sizeof(msg));
         projector_one_line(msg);
