@@ -167,18 +167,18 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size)
 {
     char msg[512];
     for (size_t i = 0; i < HUB_ARRAY_LEN(statements); i++) {
-        PGresult *res = PQprepare(p->pg, statements[i].name, statements[i].sql, 0, NULL);
+        PGresult *res = PQprepare(p->ln->pg, statements[i].name, statements[i].sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         if (!ok) {
-            pg_message(p->pg, msg, sizeof(msg));
+            pg_message(p->ln->pg, msg, sizeof(msg));
             return hub_errf(errstr, errstr_size, HUB_EPG, "preparing %s: %s", statements[i].name,
                             msg);
         }
     }
     if (projector_sets_prepare(p, errstr, errstr_size) != HUB_OK)
         return HUB_EPG;
-    p->pg_prepared = 1;
+    p->ln->pg_prepared = 1;
     return HUB_OK;
 }
 
@@ -295,8 +295,8 @@ static int dead_letter_statement(projector_t *p, projector_item_t *it, const cha
 static size_t batch_positions(projector_t *p, projector_pos_t *pos)
 {
     size_t n = 0;
-    for (size_t i = 0; i < p->nitems; i++) {
-        const rd_kafka_message_t *m = p->items[i].msg;
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        const rd_kafka_message_t *m = p->ln->items[i].msg;
         size_t j;
         for (j = 0; j < n; j++)
             if (pos[j].part->partition == m->partition &&
@@ -380,7 +380,7 @@ static int read_results(PGconn *c, size_t commands, size_t *done, projector_pipe
 static int send_batch(projector_t *p, const projector_pos_t *pos, size_t npos, int sets,
                       size_t *commands)
 {
-    PGconn *c = p->pg;
+    PGconn *c = p->ln->pg;
     const char *v[16];
     char now_buf[40];
     /* Offsets as text must live until the pipeline is flushed by the sync. */
@@ -398,8 +398,8 @@ static int send_batch(projector_t *p, const projector_pos_t *pos, size_t npos, i
             goto out;
         (*commands)++;
     }
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        projector_item_t *it = &p->ln->items[i];
         const char *name = "dead_letter";
         if (sets && it->kind == ITEM_EVENT)
             continue;
@@ -447,10 +447,10 @@ static void failure_message(const projector_pipeline_error_t *e, char *errstr, s
 static void connection_lost(projector_t *p, char *errstr, size_t errstr_size)
 {
     char msg[512];
-    pg_message(p->pg, msg, sizeof(msg));
+    pg_message(p->ln->pg, msg, sizeof(msg));
     hub_errf(errstr, errstr_size, HUB_EPG, "connection lost during commit: %s", msg);
-    PQfinish(p->pg);
-    p->pg = NULL;
+    PQfinish(p->ln->pg);
+    p->ln->pg = NULL;
 }
 
 /* async: a set-based batch is left in flight once sent (*commands: its result sets). */
@@ -465,30 +465,30 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
         if (rc == 1)
             return ATTEMPT_PER_EVENT;
         if (rc == -2) {
-            PQfinish(p->pg);
-            p->pg = NULL;
+            PQfinish(p->ln->pg);
+            p->ln->pg = NULL;
         }
         if (rc != 0)
             return ATTEMPT_FAILED;
     }
     /* In flight, libpq keeps what the socket cannot take yet instead of waiting for the
        server to read it: sending is flushed from the main loop (projector_inflight_busy). */
-    if ((sets && async && PQsetnonblocking(p->pg, 1) != 0) ||
+    if ((sets && async && PQsetnonblocking(p->ln->pg, 1) != 0) ||
         send_batch(p, pos, npos, sets, commands) != 0) {
         connection_lost(p, errstr, errstr_size);
         return ATTEMPT_FAILED;
     }
     if (sets && async)
         return ATTEMPT_SENT;
-    if (read_results(p->pg, *commands, &done, &e, 1) != 1) {
+    if (read_results(p->ln->pg, *commands, &done, &e, 1) != 1) {
         connection_lost(p, errstr, errstr_size);
         return ATTEMPT_FAILED;
     }
     if (e.command == (size_t)-1)
         return ATTEMPT_OK;
     /* COMMIT of a failed block rolled it back; make sure the session is idle again. */
-    if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
-        hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
+    if (PQtransactionStatus(p->ln->pg) != PQTRANS_IDLE)
+        hub_pg_exec(p->ln->pg, "ROLLBACK", NULL, 0);
 
     if (sets && projector_event_at_fault(e.sqlstate)) {
         /* The message may quote a value: only the SQLSTATE and the constraint. */
@@ -497,9 +497,9 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
         return ATTEMPT_PER_EVENT;
     }
     /* Command k is item k-1 (command 0 is BEGIN). */
-    if (e.command >= 1 && e.command <= p->nitems && projector_event_at_fault(e.sqlstate) &&
-        p->items[e.command - 1].kind == ITEM_EVENT) {
-        projector_item_t *it = &p->items[e.command - 1];
+    if (e.command >= 1 && e.command <= p->ln->nitems && projector_event_at_fault(e.sqlstate) &&
+        p->ln->items[e.command - 1].kind == ITEM_EVENT) {
+        projector_item_t *it = &p->ln->items[e.command - 1];
         it->kind = ITEM_REJECT;
         hub_strlcpy(it->reason_class, "database", sizeof(it->reason_class));
         if (e.constraint[0])
@@ -522,8 +522,8 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
 static int send_rejects(projector_t *p, char *errstr, size_t errstr_size)
 {
     int rejects = 0;
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        projector_item_t *it = &p->ln->items[i];
         if (it->kind != ITEM_REJECT)
             continue;
         rejects = 1;
@@ -604,7 +604,7 @@ static void batch_committed(projector_t *p, const projector_item_t *items, size_
 /* The in-flight batch's outcome (read: 1 its results are in, -1 the connection broke). */
 static int inflight_complete(projector_t *p, int read)
 {
-    projector_inflight_t *f = &p->inflight;
+    projector_inflight_t *f = &p->ln->inflight;
     char errstr[1024];
     int err = HUB_OK;
 
@@ -613,12 +613,12 @@ static int inflight_complete(projector_t *p, int read)
         err = HUB_EPG;
     } else if (f->error.command != (size_t)-1) {
         /* COMMIT of a failed block rolled it back; make sure the session is idle again. */
-        if (PQtransactionStatus(p->pg) != PQTRANS_IDLE)
-            hub_pg_exec(p->pg, "ROLLBACK", NULL, 0);
+        if (PQtransactionStatus(p->ln->pg) != PQTRANS_IDLE)
+            hub_pg_exec(p->ln->pg, "ROLLBACK", NULL, 0);
         if (projector_event_at_fault(f->error.sqlstate)) {
             /* Read again from the stored offsets and applied without overlap, where the
                per-event path can find the event at fault. */
-            p->sync_next = 1;
+            p->ln->sync_next = 1;
             hub_errf(errstr, sizeof(errstr), HUB_EPG,
                      "SQLSTATE %s%s%s; applying it again one batch at a time", f->error.sqlstate,
                      f->error.constraint[0] ? " constraint " : "", f->error.constraint);
@@ -635,7 +635,7 @@ static int inflight_complete(projector_t *p, int read)
         p->need_resync = 1;
     }
     projector_items_release(f->items, f->nitems);
-    p->spare_items = f->items;
+    p->ln->spare_items = f->items;
     free(f->pos);
     memset(f, 0, sizeof(*f));
     return err;
@@ -643,15 +643,15 @@ static int inflight_complete(projector_t *p, int read)
 
 int projector_inflight_busy(projector_t *p)
 {
-    projector_inflight_t *f = &p->inflight;
+    projector_inflight_t *f = &p->ln->inflight;
     int read;
     if (!f->items)
         return 0;
-    if (!p->pg || (read = projector_pg_flush(p->pg, 0)) < 0)
+    if (!p->ln->pg || (read = projector_pg_flush(p->ln->pg, 0)) < 0)
         read = -1;
     else if (read == 1)
         return 1;
-    else if ((read = read_results(p->pg, f->commands, &f->done, &f->error, 0)) == 0)
+    else if ((read = read_results(p->ln->pg, f->commands, &f->done, &f->error, 0)) == 0)
         return 1;
     inflight_complete(p, read);
     return 0;
@@ -659,14 +659,37 @@ int projector_inflight_busy(projector_t *p)
 
 int projector_inflight_finish(projector_t *p)
 {
-    projector_inflight_t *f = &p->inflight;
+    projector_inflight_t *f = &p->ln->inflight;
     int read = -1;
     if (!f->items)
         return HUB_OK;
     /* Everything sent, the connection blocking again, then the answer. */
-    if (p->pg && projector_pg_flush(p->pg, 1) == 0 && PQsetnonblocking(p->pg, 0) == 0)
-        read = read_results(p->pg, f->commands, &f->done, &f->error, 1);
+    if (p->ln->pg && projector_pg_flush(p->ln->pg, 1) == 0 && PQsetnonblocking(p->ln->pg, 0) == 0)
+        read = read_results(p->ln->pg, f->commands, &f->done, &f->error, 1);
     return inflight_complete(p, read);
+}
+
+int projector_lanes_finish(projector_t *p)
+{
+    projector_lane_t *was = p->ln;
+    int err = HUB_OK;
+    for (int k = 0; k < p->nlanes; k++) {
+        projector_lane_use(p, k);
+        if (projector_inflight_finish(p) != HUB_OK)
+            err = HUB_EPG;
+    }
+    p->ln = was;
+    return err;
+}
+
+void projector_lanes_clear(projector_t *p)
+{
+    projector_lane_t *was = p->ln;
+    for (int k = 0; k < p->nlanes; k++) {
+        projector_lane_use(p, k);
+        projector_batch_clear(p);
+    }
+    p->ln = was;
 }
 
 int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
@@ -675,13 +698,13 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
     size_t npos, commands = 0;
     int sets, err = HUB_OK;
 
-    if (p->nitems == 0)
+    if (p->ln->nitems == 0)
         return HUB_OK;
     if (projector_inflight_finish(p) != HUB_OK)
         return hub_errf(errstr, errstr_size, HUB_EPG, "the batch before it failed");
-    if (!p->pg || !p->pg_prepared)
+    if (!p->ln->pg || !p->ln->pg_prepared)
         return hub_errf(errstr, errstr_size, HUB_EPG, "not connected to PostgreSQL");
-    pos = calloc(p->nitems, sizeof(*pos));
+    pos = calloc(p->ln->nitems, sizeof(*pos));
     if (!pos)
         return hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
     npos = batch_positions(p, pos);
@@ -689,32 +712,32 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
 
     /* Each failed try turns one event into a reject (or leaves the set-based path), so this
        ends. */
-    for (size_t tries = 0; tries <= p->nitems + 1; tries++) {
+    for (size_t tries = 0; tries <= p->ln->nitems + 1; tries++) {
         attempt_t a;
         if ((err = send_rejects(p, errstr, errstr_size)) != HUB_OK)
             goto out;
-        a = attempt(p, pos, npos, sets, !p->sync_next && p->spare_items, &commands, errstr,
+        a = attempt(p, pos, npos, sets, !p->ln->sync_next && p->ln->spare_items, &commands, errstr,
                     errstr_size);
         if (a == ATTEMPT_SENT) {
             /* In flight: the next batch is read while PostgreSQL works on this one. */
-            projector_inflight_t *f = &p->inflight;
-            f->items = p->items;
-            f->nitems = p->nitems;
+            projector_inflight_t *f = &p->ln->inflight;
+            f->items = p->ln->items;
+            f->nitems = p->ln->nitems;
             f->pos = pos;
             f->npos = npos;
-            f->started_ms = p->batch_started_ms;
+            f->started_ms = p->ln->batch_started_ms;
             f->commands = commands;
             f->done = 0;
             f->error.command = (size_t)-1;
-            p->items = p->spare_items;
-            p->spare_items = NULL;
-            p->nitems = 0;
+            p->ln->items = p->ln->spare_items;
+            p->ln->spare_items = NULL;
+            p->ln->nitems = 0;
             return HUB_OK;
         }
         if (a == ATTEMPT_OK)
             break;
         if (a == ATTEMPT_PER_EVENT) {
-            hub_log_info("event=batch_per_event messages=%zu reason=\"%s\"", p->nitems, errstr);
+            hub_log_info("event=batch_per_event messages=%zu reason=\"%s\"", p->ln->nitems, errstr);
             sets = 0;
             continue;
         }
@@ -724,8 +747,8 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
         }
         p->retries++;
     }
-    p->sync_next = 0;
-    batch_committed(p, p->items, p->nitems, pos, npos, p->batch_started_ms);
+    p->ln->sync_next = 0;
+    batch_committed(p, p->ln->items, p->ln->nitems, pos, npos, p->ln->batch_started_ms);
     projector_batch_clear(p);
 out:
     free(pos);

@@ -190,7 +190,7 @@ static int event_params(projector_item_t *it)
 
 void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
 {
-    projector_item_t *it = &p->items[p->nitems++];
+    projector_item_t *it = &p->ln->items[p->ln->nitems++];
     const char *topic = rd_kafka_topic_name(msg->rkt);
     char errstr[256];
     int err;
@@ -201,8 +201,8 @@ void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
     it->json = NULL;
     it->texts = 0;
     it->reason[0] = it->reason_class[0] = '\0';
-    if (p->nitems == 1)
-        p->batch_started_ms = hub_monotonic_ms();
+    if (p->ln->nitems == 1)
+        p->ln->batch_started_ms = hub_monotonic_ms();
 
     if (p->dlq_topic && strcmp(topic, p->dlq_topic) == 0) {
         classify_dead_letter(it);
@@ -249,15 +249,15 @@ void projector_items_release(projector_item_t *items, size_t n)
 
 void projector_batch_clear(projector_t *p)
 {
-    projector_items_release(p->items, p->nitems);
-    p->nitems = 0;
+    projector_items_release(p->ln->items, p->ln->nitems);
+    p->ln->nitems = 0;
 }
 
 void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t kept = 0;
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        projector_item_t *it = &p->ln->items[i];
         const char *topic = rd_kafka_topic_name(it->msg->rkt);
         int revoked = 0;
         for (int j = 0; j < parts->cnt && !revoked; j++)
@@ -268,10 +268,10 @@ void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partit
             continue;
         }
         if (kept != i)
-            p->items[kept] = *it;
+            p->ln->items[kept] = *it;
         kept++;
     }
-    if (kept != p->nitems)
-        hub_log_info("event=batch_dropped reason=revoked messages=%zu", p->nitems - kept);
-    p->nitems = kept;
+    if (kept != p->ln->nitems)
+        hub_log_info("event=batch_dropped reason=revoked messages=%zu", p->ln->nitems - kept);
+    p->ln->nitems = kept;
 }

@@ -90,8 +90,11 @@ static const hub_cfg_item_t own_items[] = {
              "cap of the back-off while PostgreSQL is unreachable, in ms"),
     INT_ITEM("projector.startup_wait_ms", &conf.startup_wait_ms, "60000", 0, 3600000,
              "how long to wait for PostgreSQL at start before giving up, in ms"),
-    INT_ITEM("projector.memory_reserve_mb", &conf.memory_reserve_mb, "112", 0, 65536,
-             "working memory claimed and written at start, in MB (0: grow as needed)"),
+    INT_ITEM("projector.connections", &conf.connections, "2", 1, PROJECTOR_MAX_LANES,
+             "PostgreSQL connections, each applying the batches of its share of the partitions"),
+    INT_ITEM("projector.memory_reserve_mb", &conf.memory_reserve_mb, "-1", -1, 65536,
+             "working memory claimed and written at start, in MB (-1: sized from connections "
+             "and batch_max_events; 0: grow as needed)"),
     {"projector.migrations_dir", HUB_CFG_STRING, &conf.migrations_dir, 0, "",
      "directory of NNNN_name.sql migrations (default: <data dir>/sql/migrations)", 0, 0, NULL,
      NULL},
@@ -192,6 +195,19 @@ static void progress(projector_t *p, int force)
 }
 
 /*
+ * The memory a projector settles at under a backlog, measured with
+ * bench/projector: about 80 MB whatever the settings (librdkafka's 16 MB
+ * prefetch queue costs most of it), and per lane its two item arrays, the
+ * statements' arrays and libpq's buffers, which grow with the batch size.
+ */
+static long long reserve_mb(void)
+{
+    long long per_lane = 8 + 2 * conf.batch_max_events *
+                                 (long long)(sizeof(projector_item_t) + 1024) / (1024 * 1024);
+    return 80 + conf.connections * per_lane;
+}
+
+/*
  * A batch's items, zeroed and resident from the start (every page written
  * once): the projector's memory does not grow when a batch first fills up, so
  * a shortage shows at start-up rather than under load.
@@ -209,7 +225,7 @@ static projector_item_t *batch_array(size_t n)
 static void flush(projector_t *p)
 {
     char errstr[1024];
-    if (p->nitems == 0)
+    if (p->ln->nitems == 0)
         return;
     /* The batch in flight first: if it failed, this one is read again after the resync. */
     if (projector_inflight_finish(p) != HUB_OK) {
@@ -218,23 +234,26 @@ static void flush(projector_t *p)
     }
     if (projector_apply_batch(p, errstr, sizeof(errstr)) != HUB_OK) {
         projector_one_line(errstr);
-        hub_log_error("event=batch_failed messages=%zu error=\"%s\"", p->nitems, errstr);
+        hub_log_error("event=batch_failed messages=%zu error=\"%s\"", p->ln->nitems, errstr);
         p->need_resync = 1;
         projector_batch_clear(p);
     }
 }
 
-/* Whether msg belongs to a partition we own, at or after the position PostgreSQL holds. */
-static int wanted(projector_t *p, const rd_kafka_message_t *msg)
+/* The partition of msg if we own it and msg is at or after the position PostgreSQL holds;
+   otherwise NULL. */
+static projector_part_t *wanted(projector_t *p, const rd_kafka_message_t *msg)
 {
     projector_part_t *part = projector_part_find(p, rd_kafka_topic_name(msg->rkt), msg->partition);
-    return part && part->synced && msg->offset >= part->expected;
+    return part && part->synced && msg->offset >= part->expected ? part : NULL;
 }
 
 /* /readyz: ready while connected, positioned and owning partitions. */
 static void update_ready(projector_t *p)
 {
-    int ready = p->pg && !p->need_resync && p->nparts > 0;
+    int ready = !p->need_resync && p->nparts > 0;
+    for (int k = 0; k < p->nlanes; k++)
+        ready = ready && p->lanes[k].pg;
     if (ready == p->ready)
         return;
     p->ready = ready;
@@ -261,7 +280,9 @@ static void housekeeping(projector_t *p)
         p->next_kafka_commit_ms = now + 1000;
     }
     if (now >= p->next_prune_ms) {
-        long n = projector_prune(p);
+        long n;
+        projector_lane_use(p, 0); /* every lane is idle here */
+        n = projector_prune(p);
         /* A full chunk means more to delete: continue soon, between batches. */
         p->next_prune_ms = n >= 5000 ? now : now + conf.prune_interval_s * 1000;
     }
@@ -307,7 +328,8 @@ static int run(projector_t *p)
     int rc = HUB_EXIT_OK;
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
-        int busy;
+        int busy, lane_busy[PROJECTOR_MAX_LANES];
+        size_t pending;
         hub_http_heartbeat(p->http);
         update_ready(p);
         if (p->need_resync) {
@@ -322,28 +344,49 @@ static int run(projector_t *p)
             rc = HUB_EXIT_FAILURE;
             break;
         }
-        /* While PostgreSQL works on the batch in flight, the next one fills up; otherwise
-           wait only while the batch is empty, and commit what is ready. */
-        busy = projector_inflight_busy(p);
-        msg = hub_consumer_poll(p->consumer, busy ? 1 : p->nitems ? 0 : 100);
-        if (msg) {
-            if (wanted(p, msg))
-                projector_batch_add(p, msg);
-            else
-                rd_kafka_message_destroy(msg);
+        /* While PostgreSQL works on the batches in flight, the next ones fill up; otherwise
+           wait only while every batch is empty, and commit what is ready. */
+        busy = 0;
+        pending = 0;
+        for (int k = 0; k < p->nlanes; k++) {
+            projector_lane_use(p, k);
+            lane_busy[k] = projector_inflight_busy(p);
+            busy |= lane_busy[k];
+            pending += p->ln->nitems;
         }
-        if (p->nitems && ((!msg && !busy) || p->nitems >= (size_t)conf.batch_max_events ||
-                          hub_monotonic_ms() - p->batch_started_ms >= conf.batch_max_ms))
-            flush(p);
-        if (!p->nitems && !msg) {
-            /* Nothing to read: let the batch in flight finish, then tidy up. */
-            projector_inflight_finish(p);
+        msg = hub_consumer_poll(p->consumer, busy ? 1 : pending ? 0 : 100);
+        if (msg) {
+            projector_part_t *part = wanted(p, msg);
+            if (part) {
+                projector_lane_use(p, part->lane);
+                projector_batch_add(p, msg);
+            } else {
+                rd_kafka_message_destroy(msg);
+            }
+        }
+        pending = 0;
+        for (int k = 0; k < p->nlanes && !p->need_resync; k++) {
+            projector_lane_t *l = &p->lanes[k];
+            if (l->nitems &&
+                ((!msg && !lane_busy[k]) || l->nitems >= (size_t)conf.batch_max_events ||
+                 hub_monotonic_ms() - l->batch_started_ms >= conf.batch_max_ms)) {
+                projector_lane_use(p, k);
+                flush(p);
+            }
+            pending += l->nitems;
+        }
+        if (!pending && !msg && !p->need_resync) {
+            /* Nothing to read: let the batches in flight finish, then tidy up. */
+            projector_lanes_finish(p);
             housekeeping(p);
         }
     }
-    /* Finish the batch in hand (rows and offsets commit together), then leave. */
-    flush(p);
-    projector_inflight_finish(p);
+    /* Finish the batches in hand (rows and offsets commit together), then leave. */
+    for (int k = 0; k < p->nlanes; k++) {
+        projector_lane_use(p, k);
+        flush(p);
+    }
+    projector_lanes_finish(p);
     progress(p, 1);
     return rc;
 }
@@ -377,6 +420,8 @@ int main(int argc, char **argv)
     }
     rc = HUB_EXIT_FAILURE;
     /* Before librdkafka starts its threads: they allocate from the reserve too. */
+    if (conf.memory_reserve_mb < 0)
+        conf.memory_reserve_mb = reserve_mb();
     if (hub_memory_reserve((size_t)conf.memory_reserve_mb << 20) != HUB_OK) {
         fprintf(stderr, "%s: cannot reserve memory_reserve_mb = %lld MB\n", svc.name,
                 conf.memory_reserve_mb);
@@ -409,20 +454,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
         goto out;
     }
-    /* Two batches: one being read while the other is in flight. */
-    p.items = batch_array((size_t)conf.batch_max_events);
-    p.spare_items = batch_array((size_t)conf.batch_max_events);
-    if (!p.items || !p.spare_items) {
-        fprintf(stderr, "%s: out of memory\n", svc.name);
-        goto out;
+    /* Per lane, two batches: one being read while the other is in flight. */
+    p.nlanes = (int)conf.connections;
+    for (int k = 0; k < p.nlanes; k++) {
+        projector_lane_t *l = &p.lanes[k];
+        l->items = batch_array((size_t)conf.batch_max_events);
+        l->spare_items = batch_array((size_t)conf.batch_max_events);
+        if (!l->items || !l->spare_items) {
+            fprintf(stderr, "%s: out of memory\n", svc.name);
+            goto out;
+        }
+        l->pg = hub_pg_connect(svc.common.pg_conninfo, svc.common.pg_password,
+                               (int)conf.startup_wait_ms, errstr, sizeof(errstr));
+        projector_lane_use(&p, k);
+        if (!l->pg || projector_pg_prepare(&p, errstr, sizeof(errstr)) != HUB_OK) {
+            hub_log_error("event=startup_failed error=\"%s\"", errstr);
+            fprintf(stderr, "%s: %s\n", svc.name, errstr);
+            goto out;
+        }
     }
-    p.pg = hub_pg_connect(svc.common.pg_conninfo, svc.common.pg_password, (int)conf.startup_wait_ms,
-                          errstr, sizeof(errstr));
-    if (!p.pg || projector_pg_prepare(&p, errstr, sizeof(errstr)) != HUB_OK) {
-        hub_log_error("event=startup_failed error=\"%s\"", errstr);
-        fprintf(stderr, "%s: %s\n", svc.name, errstr);
-        goto out;
-    }
+    projector_lane_use(&p, 0);
     copts.schemas_dir = svc.common.schemas_dir;
     copts.registry_url = svc.common.registry_url;
     p.codec = hub_codec_new(&copts, errstr, sizeof(errstr));
@@ -452,28 +503,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
         goto out;
     }
-    hub_log_info("event=started group=%s topics=%zu batch_max_events=%lld batch_max_ms=%lld",
-                 conf.group_id, ntopics, conf.batch_max_events, conf.batch_max_ms);
+    hub_log_info("event=started group=%s topics=%zu batch_max_events=%lld batch_max_ms=%lld "
+                 "connections=%lld memory_reserve_mb=%lld",
+                 conf.group_id, ntopics, conf.batch_max_events, conf.batch_max_ms, conf.connections,
+                 conf.memory_reserve_mb);
     rc = run(&p);
     hub_log_info("event=stopping status=%d", rc);
 
 out:
-    projector_inflight_finish(&p);
+    projector_lanes_finish(&p);
     /* Closing the consumer commits the offsets stored after the last PostgreSQL commit. */
     hub_consumer_destroy(p.consumer);
-    projector_batch_clear(&p);
-    projector_sets_free(&p);
+    for (int k = 0; k < p.nlanes; k++) {
+        projector_lane_use(&p, k);
+        projector_batch_clear(&p);
+        projector_sets_free(&p);
+        PQfinish(p.ln->pg);
+        free(p.ln->items);
+        free(p.ln->spare_items);
+    }
     projector_recent_free(&p);
     projector_parts_free(&p);
     hub_producer_destroy(p.dlq);
     hub_codec_destroy(p.codec);
-    PQfinish(p.pg);
     hub_http_stop(p.http);
     hub_metrics_destroy(p.metrics);
     free(p.m_in);
     free(p.in_topics);
-    free(p.items);
-    free(p.spare_items);
     hub_props_clear(&consumer_props);
     hub_service_fini(&svc);
     return rc;

@@ -25,6 +25,19 @@ projector_part_t *projector_part_find(projector_t *p, const char *topic, int32_t
     return NULL;
 }
 
+/* The lane with the fewest partitions (the first of those), for a partition just assigned. */
+static int least_busy_lane(const projector_t *p)
+{
+    size_t count[PROJECTOR_MAX_LANES] = {0};
+    int best = 0;
+    for (size_t i = 0; i < p->nparts; i++)
+        count[p->parts[i].lane]++;
+    for (int k = 1; k < p->nlanes; k++)
+        if (count[k] < count[best])
+            best = k;
+    return best;
+}
+
 static projector_part_t *part_add(projector_t *p, const char *topic, int32_t partition)
 {
     projector_part_t *part = projector_part_find(p, topic, partition);
@@ -45,6 +58,7 @@ static projector_part_t *part_add(projector_t *p, const char *topic, int32_t par
     part->partition = partition;
     part->expected = -1;
     part->synced = 0;
+    part->lane = least_busy_lane(p);
     p->nparts++;
     return part;
 }
@@ -67,12 +81,13 @@ static int load_offsets(projector_t *p, rd_kafka_topic_partition_list_t *list, c
                         size_t errstr_size)
 {
     const char *params[1] = {p->conf.group_id};
+    PGconn *pg = p->lanes[0].pg; /* any lane would do: none has a batch in flight */
     PGresult *res;
     int n, err = HUB_OK;
 
-    if (!p->pg || PQstatus(p->pg) != CONNECTION_OK)
+    if (!pg || PQstatus(pg) != CONNECTION_OK)
         return hub_errf(errstr, errstr_size, HUB_EPG, "not connected to PostgreSQL");
-    res = PQexecParams(p->pg,
+    res = PQexecParams(pg,
                        "SELECT topic, partition, next_offset FROM hub_consumer_offsets"
                        " WHERE group_id = $1",
                        1, NULL, params, NULL, NULL, 0);
@@ -80,7 +95,7 @@ static int load_offsets(projector_t *p, rd_kafka_topic_partition_list_t *list, c
         err = hub_errf(errstr, errstr_size, HUB_EPG, "reading offsets: %s",
                        PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
                            ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                           : PQerrorMessage(p->pg));
+                           : PQerrorMessage(pg));
         goto out;
     }
     n = PQntuples(res);
@@ -112,7 +127,7 @@ void projector_on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
     projector_t *p = opaque;
     char errstr[512];
 
-    projector_inflight_finish(p); /* the connection is needed, and p->parts changes */
+    projector_lanes_finish(p); /* a connection is needed, and p->parts changes */
     for (int i = 0; i < parts->cnt; i++) {
         projector_part_t *part = part_add(p, parts->elems[i].topic, parts->elems[i].partition);
         if (part)
@@ -139,9 +154,15 @@ void projector_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *pa
 {
     projector_t *p = opaque;
 
-    /* The batch in flight was sent while we owned these partitions: let it commit. */
-    projector_inflight_finish(p);
-    projector_batch_drop_partitions(p, parts);
+    projector_lane_t *was = p->ln;
+
+    /* The batches in flight were sent while we owned these partitions: let them commit. */
+    projector_lanes_finish(p);
+    for (int k = 0; k < p->nlanes; k++) {
+        projector_lane_use(p, k);
+        projector_batch_drop_partitions(p, parts);
+    }
+    p->ln = was;
     for (int i = 0; i < parts->cnt; i++) {
         projector_part_t *part =
             projector_part_find(p, parts->elems[i].topic, parts->elems[i].partition);
@@ -168,18 +189,23 @@ static void idle(projector_t *p, int64_t ms)
     }
 }
 
-/* (Re)connects and prepares; 0 or HUB_EPG. */
-static int ensure_connection(projector_t *p, char *errstr, size_t errstr_size)
+/* (Re)connects every lane and prepares; 0 or HUB_EPG. */
+static int ensure_connections(projector_t *p, char *errstr, size_t errstr_size)
 {
-    if (p->pg && PQstatus(p->pg) == CONNECTION_OK && p->pg_prepared)
-        return HUB_OK;
-    PQfinish(p->pg);
-    p->pg_prepared = 0;
-    p->pg = hub_pg_connect(p->svc->common.pg_conninfo, p->svc->common.pg_password, 0, errstr,
-                           errstr_size);
-    if (!p->pg)
-        return HUB_EPG;
-    return projector_pg_prepare(p, errstr, errstr_size);
+    projector_lane_t *was = p->ln;
+    int err = HUB_OK;
+    for (int k = 0; err == HUB_OK && k < p->nlanes; k++) {
+        projector_lane_use(p, k);
+        if (p->ln->pg && PQstatus(p->ln->pg) == CONNECTION_OK && p->ln->pg_prepared)
+            continue;
+        PQfinish(p->ln->pg);
+        p->ln->pg_prepared = 0;
+        p->ln->pg = hub_pg_connect(p->svc->common.pg_conninfo, p->svc->common.pg_password, 0,
+                                   errstr, errstr_size);
+        err = p->ln->pg ? projector_pg_prepare(p, errstr, errstr_size) : HUB_EPG;
+    }
+    p->ln = was;
+    return err;
 }
 
 int projector_resync(projector_t *p)
@@ -190,8 +216,8 @@ int projector_resync(projector_t *p)
     char errstr[512];
     int attempt = 0;
 
-    projector_inflight_finish(p);
-    projector_batch_clear(p);
+    projector_lanes_finish(p);
+    projector_lanes_clear(p);
     hub_http_set_ready(p->http, 0, "resynchronising with PostgreSQL");
     p->ready = 0;
     if (rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -204,7 +230,7 @@ int projector_resync(projector_t *p)
         if (hub_stop_requested())
             return HUB_ESTOPPED;
         attempt++;
-        if (ensure_connection(p, errstr, sizeof(errstr)) == HUB_OK &&
+        if (ensure_connections(p, errstr, sizeof(errstr)) == HUB_OK &&
             rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (load_offsets(p, list, errstr, sizeof(errstr)) == HUB_OK) {
                 error = list->cnt ? rd_kafka_seek_partitions(rk, list, 10000) : NULL;

@@ -36,6 +36,7 @@ typedef struct projector_conf_s {
     long long retry_max_ms;
     long long startup_wait_ms;
     long long memory_reserve_mb;
+    long long connections;
     char *migrations_dir;
     char *migrate_conninfo;
     char *migrate_password;
@@ -54,6 +55,7 @@ typedef struct projector_part_s {
     int32_t partition;
     int64_t expected; /* next offset stored in PostgreSQL; -1 none stored */
     int synced;       /* expected is known and the consumer is positioned there */
+    int lane;         /* the lane (connection) its messages go through */
 } projector_part_t;
 
 typedef enum {
@@ -124,6 +126,30 @@ typedef struct {
 typedef struct projector_sets_s projector_sets_t;     /* sets.c */
 typedef struct projector_recent_s projector_recent_t; /* recent.c */
 
+/*
+ * A lane: one PostgreSQL connection and the batches going through it. Each
+ * owned partition goes through one lane, and a lane's transactions carry the
+ * offsets of its own partitions only, so lanes commit independently and
+ * PostgreSQL works on several batches at once (the merge rules do not depend
+ * on arrival order, docs/projector.md).
+ */
+typedef struct projector_lane_s {
+    PGconn *pg;
+    int pg_prepared;
+    projector_item_t *items;
+    size_t nitems;
+    int64_t batch_started_ms;
+    projector_item_t *spare_items; /* the other batch's array while one is in flight */
+    projector_inflight_t inflight;
+    int sync_next;          /* an in-flight batch was refused: apply the next one synchronously */
+    projector_sets_t *sets; /* the state statements being built */
+    /* Batches still to look their ids up in the event log before the COPY (sets.c): after
+       a COPY refused for an id logged already, duplicates are expected for a while. */
+    int lookup_batches;
+} projector_lane_t;
+
+#define PROJECTOR_MAX_LANES 8
+
 typedef struct projector_s {
     hub_service_t *svc;
     projector_conf_t conf;
@@ -132,20 +158,15 @@ typedef struct projector_s {
     hub_producer_t *dlq;
     hub_consumer_t *consumer;
     const char *dlq_topic;
-    PGconn *pg;
-    int pg_prepared;
+
+    /* The lanes; ln is the one the batch functions work on (projector_lane_use). */
+    projector_lane_t lanes[PROJECTOR_MAX_LANES];
+    int nlanes;
+    projector_lane_t *ln;
 
     projector_part_t *parts;
     size_t nparts, parts_cap;
     int need_resync;
-
-    projector_item_t *items;
-    size_t nitems;
-    int64_t batch_started_ms;
-    projector_item_t *spare_items; /* the other batch's array while one is in flight */
-    projector_inflight_t inflight;
-    int sync_next;          /* an in-flight batch was refused: apply the next one synchronously */
-    projector_sets_t *sets; /* the state statements being built */
 
     int64_t next_prune_ms;
     int64_t next_kafka_commit_ms;
@@ -163,9 +184,6 @@ typedef struct projector_s {
     int ready; /* last state told to /readyz: -1 unknown */
     int64_t next_lag_ms;
 
-    /* Batches still to look their ids up in the event log before the COPY (sets.c): after
-       a COPY refused for an id logged already, duplicates are expected for a while. */
-    int lookup_batches;
     projector_recent_t *recent;
 
     /* Counters for the periodic progress line. */
@@ -270,6 +288,22 @@ int projector_inflight_busy(projector_t *p);
  * Returns 0 when nothing was in flight or it committed, else HUB_EPG.
  */
 int projector_inflight_finish(projector_t *p);
+
+/* projector_lane_use: makes lane k the one the batch functions work on. */
+static inline void projector_lane_use(projector_t *p, int k)
+{
+    p->ln = &p->lanes[k];
+}
+
+/*
+ * projector_lanes_finish: finishes every lane's batch in flight (before the
+ * partitions or the connections change). HUB_OK, or HUB_EPG if any failed
+ * (a resync is then requested). The current lane stays the same.
+ */
+int projector_lanes_finish(projector_t *p);
+
+/* projector_lanes_clear: empties every lane's batch. The current lane stays the same. */
+void projector_lanes_clear(projector_t *p);
 
 /* ---- sets.c ---- */
 

@@ -18,10 +18,10 @@ long projector_prune(projector_t *p)
     PGresult *res;
     long n = -1;
 
-    if (!p->pg || PQstatus(p->pg) != CONNECTION_OK)
+    if (!p->ln->pg || PQstatus(p->ln->pg) != CONNECTION_OK)
         return -1;
     snprintf(days, sizeof(days), "%lld", p->conf.retention_days);
-    res = PQexecParams(p->pg,
+    res = PQexecParams(p->ln->pg,
                        "DELETE FROM hub_event_log WHERE event_id IN ("
                        " SELECT event_id FROM hub_event_log"
                        " WHERE received_at < now() - make_interval(days => $1::integer)"

@@ -400,12 +400,13 @@ static int cols_send(PGconn *conn, const char *name, cols_t *c, size_t *commands
 int projector_sets_prepare(projector_t *p, char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < HUB_ARRAY_LEN(set_statements); i++) {
-        PGresult *res = PQprepare(p->pg, set_statements[i].name, set_statements[i].sql, 0, NULL);
+        PGresult *res =
+            PQprepare(p->ln->pg, set_statements[i].name, set_statements[i].sql, 0, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         if (!ok) {
             char msg[512];
-            hub_strlcpy(msg, PQerrorMessage(p->pg), sizeof(msg));
+            hub_strlcpy(msg, PQerrorMessage(p->ln->pg), sizeof(msg));
             projector_one_line(msg);
             return hub_errf(errstr, errstr_size, HUB_EPG, "preparing %s: %s",
                             set_statements[i].name, msg);
@@ -416,8 +417,8 @@ int projector_sets_prepare(projector_t *p, char *errstr, size_t errstr_size)
 
 int projector_sets_usable(const projector_t *p)
 {
-    for (size_t i = 0; i < p->nitems; i++) {
-        const projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        const projector_item_t *it = &p->ln->items[i];
         /* The database refuses it (meeting_actions_due_after_meeting) only while it is the
            action's newest record, which depends on what came before it: the per-event path
            finds out exactly. */
@@ -545,8 +546,8 @@ static const char *log_rows(projector_t *p, arr_t *a)
     put32(o + 11, 0); /* flags */
     put32(o + 15, 0); /* header extension length */
     a->len = 19;
-    for (size_t i = 0; i < p->nitems; i++) {
-        const projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        const projector_item_t *it = &p->ln->items[i];
         if (it->kind != ITEM_EVENT || !it->fresh)
             continue;
         if (!(o = arr_room(a, 2)))
@@ -572,7 +573,7 @@ static const char *log_rows(projector_t *p, arr_t *a)
 /* COPYs the new events into the event log. 0, -1 on a database error, -2 connection broken. */
 static int copy_log(projector_t *p, char *sqlstate, char *msg, size_t msg_size)
 {
-    PGconn *c = p->pg;
+    PGconn *c = p->ln->pg;
     arr_t buf = {0};
     const char *data = log_rows(p, &buf);
     PGresult *res;
@@ -619,23 +620,23 @@ out:
 
 int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
 {
-    PGconn *c = p->pg;
+    PGconn *c = p->ln->pg;
     projector_item_t **cand = NULL;
     size_t ncand = 0, nfirst = 0, nfresh = 0;
     char sqlstate[8] = "";
     char msg[512] = "";
     int rc = -1;
 
-    cand = calloc(p->nitems ? p->nitems : 1, sizeof(*cand));
+    cand = calloc(p->ln->nitems ? p->ln->nitems : 1, sizeof(*cand));
     if (!cand) {
         hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < p->nitems; i++) {
-        p->items[i].fresh = 0;
-        p->items[i].first = 0;
-        if (p->items[i].kind == ITEM_EVENT)
-            cand[ncand++] = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        p->ln->items[i].fresh = 0;
+        p->ln->items[i].first = 0;
+        if (p->ln->items[i].kind == ITEM_EVENT)
+            cand[ncand++] = &p->ln->items[i];
     }
     /* The first of several copies of an event id in the batch is the one that counts; one
        committed lately is in the log already. */
@@ -652,7 +653,7 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
        the log's primary key refuses it if that is wrong. Then the batch goes again with
        the lookup, and so do the next LOOKUP_BATCHES, as duplicates come in runs (a
        partner re-sending a day's events, a replay). */
-    for (int lookup = p->lookup_batches > 0;; lookup = 1) {
+    for (int lookup = p->ln->lookup_batches > 0;; lookup = 1) {
         rc = seen_before(c, cand, nfirst, lookup, sqlstate, msg, sizeof(msg));
         nfresh = 0;
         for (size_t i = 0; rc == 0 && i < nfirst; i++)
@@ -662,7 +663,7 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
         else if (rc == 0)
             build_state(p, NULL);
         if (lookup) {
-            p->lookup_batches -= p->lookup_batches > 0;
+            p->ln->lookup_batches -= p->ln->lookup_batches > 0;
             break;
         }
         if (rc != -1 || strcmp(sqlstate, "23505") != 0)
@@ -674,7 +675,7 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < nfirst; i++)
             cand[i]->fresh = !projector_recent_has(p, cand[i]->ev.event_id);
         sqlstate[0] = msg[0] = '\0';
-        p->lookup_batches = LOOKUP_BATCHES;
+        p->ln->lookup_batches = LOOKUP_BATCHES;
         hub_log_info("event=event_log_duplicate action=\"batch again with an id lookup, and the "
                      "next %d batches\"",
                      LOOKUP_BATCHES);
@@ -765,8 +766,8 @@ static const char *table_key(const projector_item_t *it, int t)
 static size_t collect(projector_t *p, int t, entry_t *e)
 {
     size_t n = 0;
-    for (size_t i = 0; i < p->nitems; i++) {
-        projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        projector_item_t *it = &p->ln->items[i];
         const char *key;
         if (it->kind != ITEM_EVENT || !it->fresh || !(key = table_key(it, t)))
             continue;
@@ -958,8 +959,8 @@ static void rows_groups(const entry_t *e, size_t n, cols_t *c)
 /* The append-only tables: one row per new event, in batch order. */
 static void rows_appended(projector_t *p, cols_t *flags, cols_t *reminders)
 {
-    for (size_t i = 0; i < p->nitems; i++) {
-        const projector_item_t *it = &p->items[i];
+    for (size_t i = 0; i < p->ln->nitems; i++) {
+        const projector_item_t *it = &p->ln->items[i];
         const hub_event_t *ev = &it->ev;
         if (it->kind != ITEM_EVENT || !it->fresh)
             continue;
@@ -1014,21 +1015,21 @@ struct projector_sets_s {
 };
 
 /*
- * Builds the state statements of the batch's new events into p->sets. c: a
+ * Builds the state statements of the batch's new events into p->ln->sets. c: a
  * connection with a COPY being sent, flushed between steps so the server
- * keeps reading; NULL for none. Out of memory leaves p->sets->oom set.
+ * keeps reading; NULL for none. Out of memory leaves p->ln->sets->oom set.
  */
 static void build_state(projector_t *p, PGconn *c)
 {
-    projector_sets_t *st = p->sets;
+    projector_sets_t *st = p->ln->sets;
     size_t n;
 
-    if (!st && !(st = p->sets = calloc(1, sizeof(*st))))
+    if (!st && !(st = p->ln->sets = calloc(1, sizeof(*st))))
         return;
     st->oom = 0;
-    if (st->cap < p->nitems) {
-        entry_t *e = realloc(st->e, p->nitems * sizeof(*e));
-        const char **scratch = e ? realloc(st->scratch, p->nitems * sizeof(*scratch)) : NULL;
+    if (st->cap < p->ln->nitems) {
+        entry_t *e = realloc(st->e, p->ln->nitems * sizeof(*e));
+        const char **scratch = e ? realloc(st->scratch, p->ln->nitems * sizeof(*scratch)) : NULL;
         if (e)
             st->e = e;
         if (scratch)
@@ -1037,7 +1038,7 @@ static void build_state(projector_t *p, PGconn *c)
             st->oom = 1;
             return;
         }
-        st->cap = p->nitems;
+        st->cap = p->ln->nitems;
     }
     for (int i = 0; i < S__COUNT; i++)
         cols_reset(&st->cols[i], state_statements[i].types, state_statements[i].ncols);
@@ -1058,18 +1059,18 @@ static void build_state(projector_t *p, PGconn *c)
 
 int projector_sets_send(projector_t *p, size_t *commands)
 {
-    projector_sets_t *st = p->sets;
+    projector_sets_t *st = p->ln->sets;
     if (!st || st->oom)
         return -1;
     for (size_t i = 0; i < HUB_ARRAY_LEN(state_statements); i++)
-        if (cols_send(p->pg, state_statements[i].name, &st->cols[i], commands) != 0)
+        if (cols_send(p->ln->pg, state_statements[i].name, &st->cols[i], commands) != 0)
             return -1;
     return 0;
 }
 
 void projector_sets_free(projector_t *p)
 {
-    projector_sets_t *st = p->sets;
+    projector_sets_t *st = p->ln->sets;
     if (!st)
         return;
     for (size_t i = 0; i < HUB_ARRAY_LEN(state_statements); i++)
@@ -1077,5 +1078,5 @@ void projector_sets_free(projector_t *p)
     free(st->e);
     free(st->scratch);
     free(st);
-    p->sets = NULL;
+    p->ln->sets = NULL;
 }
