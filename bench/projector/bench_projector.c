@@ -421,6 +421,9 @@ static void latency(int rate, int seconds)
         ph_exec(a, "DROP TRIGGER IF EXISTS bench_visible ON young_people");
         ph_exec(a, "CREATE TRIGGER bench_visible AFTER INSERT OR UPDATE ON young_people"
                    " FOR EACH STATEMENT EXECUTE FUNCTION bench_visible()");
+        /* The throughput phase's million rows are in this database: their checkpoint and
+           autovacuum go first. */
+        quiesce(a);
         PQfinish(a);
     }
     char since[64];
