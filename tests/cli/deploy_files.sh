@@ -137,11 +137,14 @@ if [[ $status -eq 2 && "$out" == *"$dir/bad.conf:2:"* ]]; then
 else
     fail "--check-config on a bad file: status $status, output: $out"
 fi
-# The image's programs look for their data where the image puts it.
-if "$bin/hub-projector" --help-config | grep -qF '/usr/local/share/llr-hub}/schemas'; then
+# The image's programs look for their data where the image puts it. (The output is read
+# whole first: `| grep -q` stops reading at the match, and under pipefail the writer's
+# SIGPIPE on a longer help text would count as a failure.)
+help_config=$("$bin/hub-projector" --help-config)
+if [[ "$help_config" == *'/usr/local/share/llr-hub}/schemas'* ]]; then
     ok "the image's programs default to /usr/local/share/llr-hub for schemas/"
 else
-    fail "the image's programs do not default to /usr/local/share/llr-hub: $("$bin/hub-projector" --help-config | grep schemas_dir)"
+    fail "the image's programs do not default to /usr/local/share/llr-hub: $(grep schemas_dir <<<"$help_config")"
 fi
 
 # --- 4. systemd ------------------------------------------------------------------
