@@ -993,6 +993,34 @@ int hub_uuid_valid(const char *s)
     return 1;
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int hub_uuid_parse(const char *s, unsigned char out[16])
+{
+    /* Where each byte's two digits start. */
+    static const unsigned char at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    unsigned char u[16];
+    if (!s || strlen(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+        return -1;
+    for (int k = 0; k < 16; k++) {
+        int hi = hex_value(s[at[k]]), lo = hex_value(s[at[k] + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        u[k] = (unsigned char)(hi << 4 | lo);
+    }
+    memcpy(out, u, 16);
+    return 0;
+}
+
 int hub_subject_key_valid(const char *s)
 {
     if (!s || strlen(s) != 64)

@@ -1219,6 +1219,18 @@ static void test_uuids(void)
     }
     ASSERT_INT_EQ(hub_uuid_valid(NULL), 0);
     ASSERT_INT_EQ(hub_subject_key_valid(NULL), 0);
+
+    /* Parsed to bytes exactly when valid, either case. */
+    unsigned char u[16], want[16] = {0x88, 0x63, 0x13, 0xe1, 0x3b, 0x8a, 0x53, 0x72,
+                                     0x9b, 0x90, 0x0c, 0x9a, 0xee, 0x19, 0x9e, 0x5d};
+    for (size_t i = 0; i < HUB_ARRAY_LEN(shapes); i++) {
+        memset(u, 0, sizeof(u));
+        ASSERT_INT_EQ(hub_uuid_parse(shapes[i].s, u) == 0, shapes[i].uuid);
+        if (shapes[i].uuid)
+            ASSERT_INT_EQ(memcmp(u, want, 16), 0);
+    }
+    ASSERT_INT_EQ(hub_uuid_parse("886313e1-3b8a-5372-9b90-0c9aee199e5g", u), -1);
+    ASSERT_INT_EQ(hub_uuid_parse(NULL, u), -1);
 }
 
 static void test_pseudonymise(void)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/events.h"
 #include "projector.h"
 
 #define RECENT_SLOTS 131072 /* a power of two */
@@ -29,34 +30,18 @@ struct projector_recent_s {
     int cur;
 };
 
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* The canonical text of a UUID as two words; 0 for anything else (and the nil UUID). */
+/* The UUID as two words; 0 for anything else (and for the nil UUID). */
 static int parse(const char *s, recent_id_t *id)
 {
-    uint64_t w[2] = {0, 0};
-    int digits = 0;
-    for (; *s; s++) {
-        int v = hex(*s);
-        if (*s == '-')
-            continue;
-        if (v < 0 || digits == 32)
-            return 0;
-        w[digits / 16] = w[digits / 16] << 4 | (uint64_t)v;
-        digits++;
+    unsigned char u[16];
+    if (hub_uuid_parse(s, u) != 0)
+        return 0;
+    id->hi = id->lo = 0;
+    for (int k = 0; k < 8; k++) {
+        id->hi = id->hi << 8 | u[k];
+        id->lo = id->lo << 8 | u[k + 8];
     }
-    id->hi = w[0];
-    id->lo = w[1];
-    return digits == 32 && (w[0] | w[1]) != 0;
+    return (id->hi | id->lo) != 0;
 }
 
 static size_t slot_of(const recent_id_t *id)

@@ -207,42 +207,18 @@ static void arr_text(arr_t *a, const char *v)
         memcpy(o, v, n);
 }
 
-/* Hex digit values, -1 for any other byte. */
-static signed char hex_digit[256];
-
-static void hex_init(void)
-{
-    if (hex_digit['1'] == 1)
-        return;
-    memset(hex_digit, -1, sizeof(hex_digit));
-    for (int i = 0; i < 10; i++)
-        hex_digit['0' + i] = (signed char)i;
-    for (int i = 0; i < 6; i++)
-        hex_digit['a' + i] = hex_digit['A' + i] = (signed char)(10 + i);
-}
-
 /* A UUID in its 8-4-4-4-12 text form (validated events only carry that form). */
 static void arr_uuid(arr_t *a, const char *v)
 {
-    static const unsigned char at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
     unsigned char u[16];
     char *o;
     if (!v) {
         arr_null(a);
         return;
     }
-    hex_init();
-    if (strlen(v) != 36 || v[8] != '-' || v[13] != '-' || v[18] != '-' || v[23] != '-') {
+    if (hub_uuid_parse(v, u) != 0) {
         a->bad = 1;
         return;
-    }
-    for (int k = 0; k < 16; k++) {
-        int hi = hex_digit[(unsigned char)v[at[k]]], lo = hex_digit[(unsigned char)v[at[k] + 1]];
-        if (hi < 0 || lo < 0) {
-            a->bad = 1;
-            return;
-        }
-        u[k] = (unsigned char)(hi << 4 | lo);
     }
     if ((o = arr_elem(a, 16)) != NULL)
         memcpy(o, u, 16);

@@ -278,6 +278,10 @@ int hub_event_validate(const hub_event_t *ev, const hub_validation_t *rules, cha
 /* hub_uuid_valid: non-zero for the 8-4-4-4-12 hex shape (any version). */
 int hub_uuid_valid(const char *s);
 
+/* hub_uuid_parse: the 16 bytes of a UUID in the 8-4-4-4-12 hex shape. 0, or -1 (out
+   unchanged) for anything else. */
+int hub_uuid_parse(const char *s, unsigned char out[16]);
+
 /* hub_subject_key_valid: non-zero for exactly 64 lower-case hex characters. */
 int hub_subject_key_valid(const char *s);
 
