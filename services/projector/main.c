@@ -419,14 +419,6 @@ int main(int argc, char **argv)
         return rc;
     }
     rc = HUB_EXIT_FAILURE;
-    /* Before librdkafka starts its threads: they allocate from the reserve too. */
-    if (conf.memory_reserve_mb < 0)
-        conf.memory_reserve_mb = reserve_mb();
-    if (hub_memory_reserve((size_t)conf.memory_reserve_mb << 20) != HUB_OK) {
-        fprintf(stderr, "%s: cannot reserve memory_reserve_mb = %lld MB\n", svc.name,
-                conf.memory_reserve_mb);
-        goto out;
-    }
     p.svc = &svc;
     p.conf = conf;
     p.rules.agencies = (const char *const *)svc.common.agencies;
@@ -442,6 +434,16 @@ int main(int argc, char **argv)
     }
     if (migrate_only) {
         rc = HUB_EXIT_OK;
+        goto out;
+    }
+    /* Before the HTTP server's and librdkafka's threads start: they allocate from the
+       reserve too. */
+    if (conf.memory_reserve_mb < 0)
+        conf.memory_reserve_mb = reserve_mb();
+    p.conf.memory_reserve_mb = conf.memory_reserve_mb;
+    if (hub_memory_reserve((size_t)conf.memory_reserve_mb << 20) != HUB_OK) {
+        fprintf(stderr, "%s: cannot reserve memory_reserve_mb = %lld MB\n", svc.name,
+                conf.memory_reserve_mb);
         goto out;
     }
     ntopics = subscription(&p, topics, HUB_ARRAY_LEN(topics));
