@@ -716,6 +716,10 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
         attempt_t a;
         if ((err = send_rejects(p, errstr, errstr_size)) != HUB_OK)
             goto out;
+        /* One event at a time, in arrival order, takes its rows' locks in no fixed order:
+           alone on the server, it cannot deadlock with another lane's batch. */
+        if (!sets)
+            projector_lanes_finish(p);
         a = attempt(p, pos, npos, sets, !p->ln->sync_next && p->ln->spare_items, &commands, errstr,
                     errstr_size);
         if (a == ATTEMPT_SENT) {

@@ -509,8 +509,9 @@ out:
     return rc;
 }
 
-/* The binary COPY stream of the batch's new events. NULL when out of memory. */
-static const char *log_rows(projector_t *p, arr_t *a)
+/* The binary COPY stream of the batch's new events, in event-id order (first: the first
+   copy of each id, sorted). NULL when out of memory. */
+static const char *log_rows(projector_item_t *const *first, size_t nfirst, arr_t *a)
 {
     static const char signature[11] = "PGCOPY\n\377\r\n";
     char *o;
@@ -522,9 +523,9 @@ static const char *log_rows(projector_t *p, arr_t *a)
     put32(o + 11, 0); /* flags */
     put32(o + 15, 0); /* header extension length */
     a->len = 19;
-    for (size_t i = 0; i < p->ln->nitems; i++) {
-        const projector_item_t *it = &p->ln->items[i];
-        if (it->kind != ITEM_EVENT || !it->fresh)
+    for (size_t i = 0; i < nfirst; i++) {
+        const projector_item_t *it = first[i];
+        if (!it->fresh)
             continue;
         if (!(o = arr_room(a, 2)))
             return NULL;
@@ -546,12 +547,15 @@ static const char *log_rows(projector_t *p, arr_t *a)
     return a->bad ? NULL : a->s;
 }
 
-/* COPYs the new events into the event log. 0, -1 on a database error, -2 connection broken. */
-static int copy_log(projector_t *p, char *sqlstate, char *msg, size_t msg_size)
+/* COPYs the new events into the event log. In event-id order, so two lanes that log the
+   same ids (a duplicate on two partitions) wait for each other in one order, never in a
+   circle. 0, -1 on a database error, -2 connection broken. */
+static int copy_log(projector_t *p, projector_item_t *const *first, size_t nfirst, char *sqlstate,
+                    char *msg, size_t msg_size)
 {
     PGconn *c = p->ln->pg;
     arr_t buf = {0};
-    const char *data = log_rows(p, &buf);
+    const char *data = log_rows(first, nfirst, &buf);
     PGresult *res;
     int rc = -2;
 
@@ -635,7 +639,8 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
         for (size_t i = 0; rc == 0 && i < nfirst; i++)
             nfresh += (size_t)cand[i]->fresh;
         if (rc == 0 && nfresh)
-            rc = copy_log(p, sqlstate, msg, sizeof(msg)); /* builds the state statements too */
+            /* builds the state statements too */
+            rc = copy_log(p, cand, nfirst, sqlstate, msg, sizeof(msg));
         else if (rc == 0)
             build_state(p, NULL);
         if (lookup) {
