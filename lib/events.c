@@ -973,26 +973,6 @@ int hub_event_from_json(hub_event_type_t type, const json_t *obj, hub_event_t *e
 
 /* ---- validation ------------------------------------------------------------- */
 
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int hub_uuid_valid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!is_hex(s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -1019,6 +999,12 @@ int hub_uuid_parse(const char *s, unsigned char out[16])
     }
     memcpy(out, u, 16);
     return 0;
+}
+
+int hub_uuid_valid(const char *s)
+{
+    unsigned char u[16];
+    return hub_uuid_parse(s, u) == 0;
 }
 
 int hub_subject_key_valid(const char *s)

@@ -588,6 +588,17 @@ static void batch_flag(const char *name, const char *key, int64_t at, const char
     ev->u.flagged.flagged_on = on;
 }
 
+static void batch_plan_due(const char *name, const char *key, int64_t at, hub_local_authority_t la,
+                           hub_date_t due, hub_transition_rule_t rule, const char *cause)
+{
+    hub_event_t *ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, name, at, "hub-planner");
+    hub_strlcpy(ev->u.plan_due.subject_key, key, HUB_SUBJECT_KEY_SIZE);
+    ev->u.plan_due.local_authority = la;
+    ev->u.plan_due.due_date = due;
+    ev->u.plan_due.rule = rule;
+    ph_id(ev->u.plan_due.cause_event_id, cause, 0);
+}
+
 static void batch_again(void)
 {
     batch_events[nbatch] = batch_events[nbatch - 1];
@@ -616,23 +627,15 @@ static void test_one_batch_collapsed(void)
                HUB_RISK_LOOKED_AFTER, ph_date(2024, 7, 1));
     batch_again();
     /* The newest alert, a completion between the alerts, and an older alert. */
-    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-f2", 32000, "hub-planner");
-    hub_strlcpy(ev->u.plan_due.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
-    ev->u.plan_due.local_authority = HUB_LA_LEICESTERSHIRE;
-    ev->u.plan_due.due_date = today + 50;
-    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
-    ph_id(ev->u.plan_due.cause_event_id, "flag-f3", 0);
+    batch_plan_due("due-f2", key_f, 32000, HUB_LA_LEICESTERSHIRE, today + 50,
+                   HUB_RULE_PLAN_AT_17Y6M, "flag-f3");
     ev = batch_add(HUB_EVENT_TRANSITION_PLAN_COMPLETED, "done-f", 31000, "LEICESTER_ASC");
     hub_strlcpy(ev->u.plan_completed.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
     ev->u.plan_completed.local_authority = HUB_LA_LEICESTERSHIRE;
     ev->u.plan_completed.completed_on = today - 1;
     ev->u.plan_completed.outcome = HUB_OUTCOME_PLAN_AGREED;
-    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-f1", 30500, "hub-planner");
-    hub_strlcpy(ev->u.plan_due.subject_key, key_f, HUB_SUBJECT_KEY_SIZE);
-    ev->u.plan_due.local_authority = HUB_LA_LEICESTERSHIRE;
-    ev->u.plan_due.due_date = ph_date(2020, 1, 1);
-    ev->u.plan_due.rule = HUB_RULE_LATE_REFERRAL;
-    ph_id(ev->u.plan_due.cause_event_id, "flag-f2", 0);
+    batch_plan_due("due-f1", key_f, 30500, HUB_LA_LEICESTERSHIRE, ph_date(2020, 1, 1),
+                   HUB_RULE_LATE_REFERRAL, "flag-f2");
     /* An action: completed, two overdue notices (one sent twice), newer record first. */
     for (int i = 2; i >= 1; i--) {
         char name[32];
@@ -738,7 +741,6 @@ static void test_one_batch_collapsed(void)
 static void test_refused_in_flight(void)
 {
     char key_g[HUB_SUBJECT_KEY_SIZE], key_h[HUB_SUBJECT_KEY_SIZE], sql[1024], *s;
-    hub_event_t *ev;
     PGconn *c = ph_connect(env.db_admin);
 
     ph_exec(c, "ALTER TABLE transition_plans ADD CONSTRAINT test_due_this_century"
@@ -749,18 +751,10 @@ static void test_refused_in_flight(void)
     ph_subject(key_h, 8);
     batch_flag("flag-g", key_g, 50000, "UHL", HUB_LA_RUTLAND, ph_date(2008, 2, 2), HUB_RISK_GANGS,
                ph_date(2024, 10, 1));
-    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-g-far", 50100, "hub-planner");
-    hub_strlcpy(ev->u.plan_due.subject_key, key_g, HUB_SUBJECT_KEY_SIZE);
-    ev->u.plan_due.local_authority = HUB_LA_RUTLAND;
-    ev->u.plan_due.due_date = ph_date(2100, 6, 1);
-    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
-    ph_id(ev->u.plan_due.cause_event_id, "flag-g", 0);
-    ev = batch_add(HUB_EVENT_TRANSITION_PLAN_DUE, "due-h", 50200, "hub-planner");
-    hub_strlcpy(ev->u.plan_due.subject_key, key_h, HUB_SUBJECT_KEY_SIZE);
-    ev->u.plan_due.local_authority = HUB_LA_LEICESTER;
-    ev->u.plan_due.due_date = today + 30;
-    ev->u.plan_due.rule = HUB_RULE_PLAN_AT_17Y6M;
-    ph_id(ev->u.plan_due.cause_event_id, "flag-g", 0);
+    batch_plan_due("due-g-far", key_g, 50100, HUB_LA_RUTLAND, ph_date(2100, 6, 1),
+                   HUB_RULE_PLAN_AT_17Y6M, "flag-g");
+    batch_plan_due("due-h", key_h, 50200, HUB_LA_LEICESTER, today + 30, HUB_RULE_PLAN_AT_17Y6M,
+                   "flag-g");
     for (size_t i = 0; i < nbatch; i++)
         ph_send(&env, &batch_events[i]);
     ph_flush(&env);
