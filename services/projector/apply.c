@@ -14,6 +14,7 @@
  * trip to ask. The whole batch, the partitions' new offsets and COMMIT go out
  * in one pipeline (libpq pipeline mode): one network round trip per batch.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,7 @@ static size_t batch_positions(projector_t *p, projector_pos_t *pos)
 typedef enum {
     ATTEMPT_OK,
     ATTEMPT_SENT,      /* set-based, in flight: projector_inflight_finish reads the outcome */
+    ATTEMPT_LOGGING,   /* the same, its event log's COPY still on its way (inflight_log) */
     ATTEMPT_BAD_EVENT, /* an event broke a constraint: it is a reject now, try again */
     ATTEMPT_PER_EVENT, /* set-based: refused somewhere; try again per event to find where */
     ATTEMPT_FAILED,    /* connection lost, fenced or another error: resync */
@@ -373,12 +375,13 @@ static int read_results(PGconn *c, size_t commands, size_t *done, projector_pipe
 }
 
 /*
- * Sends BEGIN, the batch, the offsets and COMMIT as one pipeline; 0 or -1 on a
- * send failure. sets: the transaction is open and the events are in the event
- * log already (projector_sets_log); the state goes as one statement per table.
+ * Sends BEGIN, the batch (items), the offsets and COMMIT as one pipeline; 0 or
+ * -1 on a send failure. sets: the transaction is open and the events are in the
+ * event log already (projector_sets_log); the state goes as one statement per
+ * table.
  */
-static int send_batch(projector_t *p, const projector_pos_t *pos, size_t npos, int sets,
-                      size_t *commands)
+static int send_batch(projector_t *p, projector_item_t *items, size_t nitems,
+                      const projector_pos_t *pos, size_t npos, int sets, size_t *commands)
 {
     PGconn *c = p->ln->pg;
     const char *v[16];
@@ -398,8 +401,8 @@ static int send_batch(projector_t *p, const projector_pos_t *pos, size_t npos, i
             goto out;
         (*commands)++;
     }
-    for (size_t i = 0; i < p->ln->nitems; i++) {
-        projector_item_t *it = &p->ln->items[i];
+    for (size_t i = 0; i < nitems; i++) {
+        projector_item_t *it = &items[i];
         const char *name = "dead_letter";
         if (sets && it->kind == ITEM_EVENT)
             continue;
@@ -460,6 +463,15 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
     projector_pipeline_error_t e = {(size_t)-1, "", "", ""};
     size_t done = 0;
 
+    if (sets && async) {
+        int rc = projector_sets_log_start(p);
+        if (rc == 0)
+            return ATTEMPT_LOGGING;
+        if (rc < 0) {
+            connection_lost(p, errstr, errstr_size);
+            return ATTEMPT_FAILED;
+        }
+    }
     if (sets) {
         int rc = projector_sets_log(p, errstr, errstr_size);
         if (rc == 1)
@@ -474,7 +486,7 @@ static attempt_t attempt(projector_t *p, const projector_pos_t *pos, size_t npos
     /* In flight, libpq keeps what the socket cannot take yet instead of waiting for the
        server to read it: sending is flushed from the main loop (projector_inflight_busy). */
     if ((sets && async && PQsetnonblocking(p->ln->pg, 1) != 0) ||
-        send_batch(p, pos, npos, sets, commands) != 0) {
+        send_batch(p, p->ln->items, p->ln->nitems, pos, npos, sets, commands) != 0) {
         connection_lost(p, errstr, errstr_size);
         return ATTEMPT_FAILED;
     }
@@ -608,6 +620,8 @@ static int inflight_complete(projector_t *p, int read)
     char errstr[1024];
     int err = HUB_OK;
 
+    if (p->ln->pg)
+        PQsetnonblocking(p->ln->pg, 0);
     if (read != 1) {
         connection_lost(p, errstr, sizeof(errstr));
         err = HUB_EPG;
@@ -641,12 +655,92 @@ static int inflight_complete(projector_t *p, int read)
     return err;
 }
 
+/*
+ * A batch whose event log was refused in flight for an event (an id logged
+ * already, a value refused): applied again at once without going in flight,
+ * with the id lookup or per event, while the lane's next batch waits aside.
+ * HUB_OK when it committed.
+ */
+static int inflight_retry(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
+    projector_inflight_t *f = &l->inflight;
+    projector_item_t *next = l->items;
+    size_t nnext = l->nitems;
+    int64_t next_started = l->batch_started_ms;
+    char errstr[1024];
+    int err;
+
+    l->items = f->items;
+    l->nitems = f->nitems;
+    l->batch_started_ms = f->started_ms;
+    free(f->pos);
+    memset(f, 0, sizeof(*f));
+    /* No spare array while it is applied: projector_apply_batch waits for the answer. */
+    err = projector_apply_batch(p, errstr, sizeof(errstr));
+    if (err != HUB_OK) {
+        projector_one_line(errstr);
+        hub_log_error("event=batch_failed messages=%zu error=\"%s\"", l->nitems, errstr);
+        p->need_resync = 1;
+        projector_batch_clear(p);
+    }
+    l->spare_items = l->items;
+    l->items = next;
+    l->nitems = nnext;
+    l->batch_started_ms = next_started;
+    return err;
+}
+
+/*
+ * Moves on a batch in flight whose event log's COPY is still on its way
+ * (block: until it is in): once it is, the state statements, offsets and
+ * COMMIT are sent. 1 sent (or nothing to do), 0 not yet; otherwise the batch
+ * is finished already: 2 committed (applied again, inflight_retry), -1 failed.
+ */
+static int inflight_log(projector_t *p, int block)
+{
+    projector_inflight_t *f = &p->ln->inflight;
+    char sqlstate[8] = "", msg[256] = "";
+    int rc;
+
+    if (!f->logging)
+        return 1;
+    rc = p->ln->pg ? projector_sets_log_step(p, block, sqlstate, msg, sizeof(msg)) : -2;
+    if (rc == 0)
+        return 0;
+    f->logging = 0;
+    if (rc == 1 && send_batch(p, f->items, f->nitems, f->pos, f->npos, 1, &f->commands) == 0)
+        return 1;
+    if (rc == -1 && projector_event_at_fault(sqlstate)) {
+        PQsetnonblocking(p->ln->pg, 0);
+        if (hub_pg_exec(p->ln->pg, "ROLLBACK", NULL, 0) == HUB_OK) {
+            /* An id logged already: looked up this time. Otherwise the per-event path finds
+               the event at fault. */
+            if (strcmp(sqlstate, "23505") == 0)
+                projector_sets_duplicate_refused(p);
+            return inflight_retry(p) == HUB_OK ? 2 : -1;
+        }
+        rc = -2;
+    }
+    if (rc == -1) {
+        f->error.command = 0;
+        hub_strlcpy(f->error.sqlstate, sqlstate, sizeof(f->error.sqlstate));
+        hub_strlcpy(f->error.message, msg, sizeof(f->error.message));
+        inflight_complete(p, 1);
+    } else {
+        inflight_complete(p, -1);
+    }
+    return -1;
+}
+
 int projector_inflight_busy(projector_t *p)
 {
     projector_inflight_t *f = &p->ln->inflight;
     int read;
     if (!f->items)
         return 0;
+    if ((read = inflight_log(p, 0)) != 1)
+        return read == 0;
     if (!p->ln->pg || (read = projector_pg_flush(p->ln->pg, 0)) < 0)
         read = -1;
     else if (read == 1)
@@ -663,6 +757,9 @@ int projector_inflight_finish(projector_t *p)
     int read = -1;
     if (!f->items)
         return HUB_OK;
+    if ((read = inflight_log(p, 1)) != 1)
+        return read == 2 ? HUB_OK : HUB_EPG;
+    read = -1;
     /* Everything sent, the connection blocking again, then the answer. */
     if (p->ln->pg && projector_pg_flush(p->ln->pg, 1) == 0 && PQsetnonblocking(p->ln->pg, 0) == 0)
         read = read_results(p->ln->pg, f->commands, &f->done, &f->error, 1);
@@ -682,12 +779,30 @@ int projector_lanes_finish(projector_t *p)
     return err;
 }
 
+void projector_lanes_wait(projector_t *p, int timeout_ms)
+{
+    struct pollfd pfd[PROJECTOR_MAX_LANES];
+    nfds_t n = 0;
+    for (int k = 0; k < p->nlanes; k++) {
+        PGconn *c = p->lanes[k].pg;
+        if (!p->lanes[k].inflight.items || !c)
+            continue;
+        pfd[n].fd = PQsocket(c);
+        pfd[n].events = POLLIN | (PQflush(c) == 1 ? POLLOUT : 0);
+        pfd[n].revents = 0;
+        n++;
+    }
+    if (n)
+        poll(pfd, n, timeout_ms);
+}
+
 void projector_lanes_clear(projector_t *p)
 {
     projector_lane_t *was = p->ln;
     for (int k = 0; k < p->nlanes; k++) {
         projector_lane_use(p, k);
         projector_batch_clear(p);
+        projector_stash_clear(p);
     }
     p->ln = was;
 }
@@ -722,7 +837,7 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
             projector_lanes_finish(p);
         a = attempt(p, pos, npos, sets, !p->ln->sync_next && p->ln->spare_items, &commands, errstr,
                     errstr_size);
-        if (a == ATTEMPT_SENT) {
+        if (a == ATTEMPT_SENT || a == ATTEMPT_LOGGING) {
             /* In flight: the next batch is read while PostgreSQL works on this one. */
             projector_inflight_t *f = &p->ln->inflight;
             f->items = p->ln->items;
@@ -730,6 +845,7 @@ int projector_apply_batch(projector_t *p, char *errstr, size_t errstr_size)
             f->pos = pos;
             f->npos = npos;
             f->started_ms = p->ln->batch_started_ms;
+            f->logging = a == ATTEMPT_LOGGING;
             f->commands = commands;
             f->done = 0;
             f->error.command = (size_t)-1;

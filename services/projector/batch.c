@@ -247,31 +247,96 @@ void projector_items_release(projector_item_t *items, size_t n)
         item_release(&items[i]);
 }
 
+/* How many messages a batch (and the stash behind it) holds at most. */
+static size_t batch_cap(const projector_t *p)
+{
+    return (size_t)p->conf.batch_max_events;
+}
+
 void projector_batch_clear(projector_t *p)
 {
     projector_items_release(p->ln->items, p->ln->nitems);
     p->ln->nitems = 0;
 }
 
+void projector_stash_clear(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
+    for (size_t i = 0; i < l->nstash; i++)
+        rd_kafka_message_destroy(l->stash[l->stash_first + i]);
+    l->stash_first = l->nstash = 0;
+}
+
+int projector_stash_full(const projector_t *p)
+{
+    return p->ln->nstash >= batch_cap(p);
+}
+
+int projector_batch_take(projector_t *p, rd_kafka_message_t *msg)
+{
+    projector_lane_t *l = p->ln;
+    if (!l->nstash && l->nitems < batch_cap(p)) {
+        projector_batch_add(p, msg);
+        return 0;
+    }
+    if (l->nstash >= batch_cap(p))
+        return -1;
+    if (l->stash_first + l->nstash == batch_cap(p)) {
+        memmove(l->stash, l->stash + l->stash_first, l->nstash * sizeof(*l->stash));
+        l->stash_first = 0;
+    }
+    l->stash[l->stash_first + l->nstash++] = msg;
+    return 0;
+}
+
+void projector_stash_drain(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
+    while (l->nstash && l->nitems < batch_cap(p)) {
+        projector_batch_add(p, l->stash[l->stash_first++]);
+        l->nstash--;
+    }
+    if (!l->nstash)
+        l->stash_first = 0;
+}
+
+/* 1 when msg is of one of the partitions. */
+static int in_partitions(const rd_kafka_message_t *msg,
+                         const rd_kafka_topic_partition_list_t *parts)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    for (int j = 0; j < parts->cnt; j++)
+        if (parts->elems[j].partition == msg->partition &&
+            strcmp(parts->elems[j].topic, topic) == 0)
+            return 1;
+    return 0;
+}
+
 void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partition_list_t *parts)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < p->ln->nitems; i++) {
-        projector_item_t *it = &p->ln->items[i];
-        const char *topic = rd_kafka_topic_name(it->msg->rkt);
-        int revoked = 0;
-        for (int j = 0; j < parts->cnt && !revoked; j++)
-            revoked = parts->elems[j].partition == it->msg->partition &&
-                      strcmp(parts->elems[j].topic, topic) == 0;
-        if (revoked) {
+    projector_lane_t *l = p->ln;
+    size_t kept = 0, stashed = 0;
+    for (size_t i = 0; i < l->nitems; i++) {
+        projector_item_t *it = &l->items[i];
+        if (in_partitions(it->msg, parts)) {
             item_release(it);
             continue;
         }
         if (kept != i)
-            p->ln->items[kept] = *it;
+            l->items[kept] = *it;
         kept++;
     }
-    if (kept != p->ln->nitems)
-        hub_log_info("event=batch_dropped reason=revoked messages=%zu", p->ln->nitems - kept);
-    p->ln->nitems = kept;
+    for (size_t i = 0; i < l->nstash; i++) {
+        rd_kafka_message_t *m = l->stash[l->stash_first + i];
+        if (in_partitions(m, parts))
+            rd_kafka_message_destroy(m);
+        else
+            l->stash[l->stash_first + stashed++] = m;
+    }
+    if (kept != l->nitems || stashed != l->nstash)
+        hub_log_info("event=batch_dropped reason=revoked messages=%zu",
+                     l->nitems - kept + l->nstash - stashed);
+    l->nitems = kept;
+    l->nstash = stashed;
+    projector_stash_drain(p);
 }

@@ -281,7 +281,8 @@ static void housekeeping(projector_t *p)
     }
     if (now >= p->next_prune_ms) {
         long n;
-        projector_lane_use(p, 0); /* every lane is idle here */
+        projector_lanes_finish(p);
+        projector_lane_use(p, 0); /* every lane is idle now */
         n = projector_prune(p);
         /* A full chunk means more to delete: continue soon, between batches. */
         p->next_prune_ms = n >= 5000 ? now : now + conf.prune_interval_s * 1000;
@@ -323,12 +324,18 @@ static int setup_metrics(projector_t *p, const char **topics, size_t ntopics, ch
  * process must recover from (HUB_EXIT_FAILURE): a resync that gave up, or a
  * consumer librdkafka declared fatally failed.
  */
+/* Under a backlog the batches in flight are looked at after this many messages (each look
+   is a read from every connection), and whenever none came. */
+#define LANES_CHECK_EVERY 32
+
 static int run(projector_t *p)
 {
     int rc = HUB_EXIT_OK;
+    int lane_busy[PROJECTOR_MAX_LANES] = {0};
+    unsigned unchecked = LANES_CHECK_EVERY;
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
-        int busy, lane_busy[PROJECTOR_MAX_LANES];
+        int busy, full, held;
         size_t pending;
         hub_http_heartbeat(p->http);
         update_ready(p);
@@ -338,46 +345,64 @@ static int run(projector_t *p)
                     rc = HUB_EXIT_FAILURE;
                 break;
             }
+            unchecked = LANES_CHECK_EVERY;
             continue;
         }
         if (hub_consumer_fatal(p->consumer)) {
             rc = HUB_EXIT_FAILURE;
             break;
         }
-        /* While PostgreSQL works on the batches in flight, the next ones fill up; otherwise
-           wait only while every batch is empty, and commit what is ready. */
-        busy = 0;
+        /* While PostgreSQL works on a lane's batch in flight, its next batch fills up, then
+           the stash behind it, so the other lanes' messages are still read. When a lane can
+           take no more, nothing is read until its batch in flight is done; the other lanes
+           are served meanwhile. */
+        busy = full = held = 0;
         pending = 0;
+        if (unchecked >= LANES_CHECK_EVERY)
+            unchecked = 0;
         for (int k = 0; k < p->nlanes; k++) {
             projector_lane_use(p, k);
-            lane_busy[k] = projector_inflight_busy(p);
+            if (!unchecked)
+                lane_busy[k] = projector_inflight_busy(p);
             busy |= lane_busy[k];
-            pending += p->ln->nitems;
+            if (projector_stash_full(p)) {
+                full = 1;
+                held |= lane_busy[k];
+            }
+            pending += p->ln->nitems + p->ln->nstash;
         }
-        msg = hub_consumer_poll(p->consumer, busy ? 1 : pending ? 0 : 100);
+        msg = NULL;
+        if (held)
+            projector_lanes_wait(p, 100);
+        else if (!full)
+            msg = hub_consumer_poll(p->consumer, busy ? 1 : pending ? 0 : 100);
+        unchecked = msg ? unchecked + 1 : LANES_CHECK_EVERY;
         if (msg) {
             projector_part_t *part = wanted(p, msg);
             if (part) {
                 projector_lane_use(p, part->lane);
-                projector_batch_add(p, msg);
+                projector_batch_take(p, msg); /* room: no lane is full */
             } else {
                 rd_kafka_message_destroy(msg);
             }
         }
+        /* A lane that is free sends its batch when it is full, old enough, or nothing more
+           is to be read now; or at once while another lane is held up. */
         pending = 0;
         for (int k = 0; k < p->nlanes && !p->need_resync; k++) {
             projector_lane_t *l = &p->lanes[k];
-            if (l->nitems &&
-                ((!msg && !lane_busy[k]) || l->nitems >= (size_t)conf.batch_max_events ||
+            if (l->nitems && !lane_busy[k] &&
+                (!msg || held || l->nitems >= (size_t)conf.batch_max_events ||
                  hub_monotonic_ms() - l->batch_started_ms >= conf.batch_max_ms)) {
                 projector_lane_use(p, k);
                 flush(p);
+                projector_stash_drain(p);
+                lane_busy[k] = l->inflight.items != NULL;
             }
-            pending += l->nitems;
+            pending += l->nitems + l->nstash;
         }
         if (!pending && !msg && !p->need_resync) {
-            /* Nothing to read: let the batches in flight finish, then tidy up. */
-            projector_lanes_finish(p);
+            /* Nothing to read now: tidy up (the batches in flight go on). */
             housekeeping(p);
         }
     }
@@ -462,7 +487,8 @@ int main(int argc, char **argv)
         projector_lane_t *l = &p.lanes[k];
         l->items = batch_array((size_t)conf.batch_max_events);
         l->spare_items = batch_array((size_t)conf.batch_max_events);
-        if (!l->items || !l->spare_items) {
+        l->stash = calloc((size_t)conf.batch_max_events, sizeof(*l->stash));
+        if (!l->items || !l->spare_items || !l->stash) {
             fprintf(stderr, "%s: out of memory\n", svc.name);
             goto out;
         }
@@ -519,10 +545,12 @@ out:
     for (int k = 0; k < p.nlanes; k++) {
         projector_lane_use(&p, k);
         projector_batch_clear(&p);
+        projector_stash_clear(&p);
         projector_sets_free(&p);
         PQfinish(p.ln->pg);
         free(p.ln->items);
         free(p.ln->spare_items);
+        free(p.ln->stash);
     }
     projector_recent_free(&p);
     projector_parts_free(&p);

@@ -118,6 +118,7 @@ typedef struct {
     projector_pos_t *pos;
     size_t npos;
     int64_t started_ms;
+    int logging;     /* the event log's COPY is on its way; the statements are not sent yet */
     size_t commands; /* result sets expected before the sync */
     size_t done;     /* result sets read */
     projector_pipeline_error_t error;
@@ -140,6 +141,10 @@ typedef struct projector_lane_s {
     size_t nitems;
     int64_t batch_started_ms;
     projector_item_t *spare_items; /* the other batch's array while one is in flight */
+    /* Messages read while the next batch was full, oldest first (stash[stash_first] on):
+       they go into the batch after it, so reading goes on for the other lanes. */
+    rd_kafka_message_t **stash;
+    size_t stash_first, nstash;
     projector_inflight_t inflight;
     int sync_next;          /* an in-flight batch was refused: apply the next one synchronously */
     projector_sets_t *sets; /* the state statements being built */
@@ -230,8 +235,24 @@ void projector_item_texts(projector_item_t *it);
 /* projector_batch_clear: destroys every message of the batch and empties it. */
 void projector_batch_clear(projector_t *p);
 
+/* projector_stash_clear: destroys every message of the stash and empties it. */
+void projector_stash_clear(projector_t *p);
+
 /*
- * projector_batch_drop_partitions: removes from the batch the messages of the
+ * projector_batch_take: msg (ownership moves) into the batch, or behind it into
+ * the stash when the batch is full or messages wait there already. 0, or -1
+ * when the stash is full too (projector_stash_full: never read then).
+ */
+int projector_batch_take(projector_t *p, rd_kafka_message_t *msg);
+
+/* projector_stash_full: 1 when the lane can take no further message. */
+int projector_stash_full(const projector_t *p);
+
+/* projector_stash_drain: moves stashed messages into the batch while it has room. */
+void projector_stash_drain(projector_t *p);
+
+/*
+ * projector_batch_drop_partitions: removes from the batch and the stash the messages of the
  * given partitions (revoked), so nothing is applied for partitions we no
  * longer own.
  */
@@ -302,7 +323,13 @@ static inline void projector_lane_use(projector_t *p, int k)
  */
 int projector_lanes_finish(projector_t *p);
 
-/* projector_lanes_clear: empties every lane's batch. The current lane stays the same. */
+/*
+ * projector_lanes_wait: waits until a connection with a batch in flight has
+ * something to read or can take what libpq holds for it, at most timeout_ms.
+ */
+void projector_lanes_wait(projector_t *p, int timeout_ms);
+
+/* projector_lanes_clear: empties every lane's batch and stash. The current lane stays the same. */
 void projector_lanes_clear(projector_t *p);
 
 /* ---- sets.c ---- */
@@ -338,6 +365,31 @@ int projector_sets_usable(const projector_t *p);
  * another database error, -2 the connection broke.
  */
 int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size);
+
+/*
+ * projector_sets_log_start: projector_sets_log without waiting, for the
+ * usual batch (some event new, no id lookup due): sends BEGIN and the event
+ * log's COPY on the non-blocking connection, builds the state statements and
+ * returns 0; projector_sets_log_step moves it on. 1: not for this batch (use
+ * projector_sets_log); -1 the connection broke.
+ */
+int projector_sets_log_start(projector_t *p);
+
+/*
+ * projector_sets_log_step: reads what has arrived of a started log, hands
+ * the server the rows when it asks for them, and sends what libpq holds.
+ * block: until it is done. 0 not done yet; 1 logged (the transaction open,
+ * the connection free for the state statements); -1 the database refused it
+ * (sqlstate and msg say why; the transaction is to be rolled back); -2 the
+ * connection broke.
+ */
+int projector_sets_log_step(projector_t *p, int block, char *sqlstate, char *msg, size_t msg_size);
+
+/*
+ * projector_sets_duplicate_refused: after the event log refused a COPY for
+ * an id it holds: this and the next few batches look their ids up first.
+ */
+void projector_sets_duplicate_refused(projector_t *p);
 
 /*
  * projector_sets_send: queues on p->pg (in pipeline mode, inside the

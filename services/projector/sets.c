@@ -34,9 +34,14 @@ static const char SQL_SETS_SEEN[] =
 
 /* The new events go into the event log by COPY: no per-row conflict check, rows written in
    bulk. The table has no row-level security, which COPY FROM would refuse. */
-static const char SQL_LOG_COPY[] =
-    "COPY hub_event_log (event_id, event_type, topic, partition, kafka_offset, occurred_at,"
-    " event) FROM STDIN (FORMAT binary)";
+#define LOG_COPY \
+    "COPY hub_event_log (event_id, event_type, topic, partition, kafka_offset, occurred_at," \
+    " event) FROM STDIN (FORMAT binary)"
+static const char SQL_LOG_COPY[] = LOG_COPY;
+
+/* The usual batch's transaction opens with its COPY, in one round trip, sent without
+   waiting (projector_sets_log_start). */
+static const char SQL_BEGIN_LOG_COPY[] = "BEGIN; " LOG_COPY;
 
 static const char SQL_SETS_FLAGS[] =
     "INSERT INTO young_person_flags (event_id, subject_key, source_agency, local_authority,"
@@ -598,35 +603,58 @@ out:
     return rc;
 }
 
-int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
+/*
+ * The batch's events that count, sorted by event id: the first of several
+ * copies of an id (marked first), and of those the ones not committed lately
+ * (marked fresh). *nfresh counts those. NULL when out of memory.
+ */
+static projector_item_t **candidates(projector_t *p, size_t *nfirst, size_t *nfresh)
 {
-    PGconn *c = p->ln->pg;
-    projector_item_t **cand = NULL;
-    size_t ncand = 0, nfirst = 0, nfresh = 0;
-    char sqlstate[8] = "";
-    char msg[512] = "";
-    int rc = -1;
+    projector_item_t **cand = calloc(p->ln->nitems ? p->ln->nitems : 1, sizeof(*cand));
+    size_t ncand = 0;
 
-    cand = calloc(p->ln->nitems ? p->ln->nitems : 1, sizeof(*cand));
-    if (!cand) {
-        hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
-        goto out;
-    }
+    *nfirst = *nfresh = 0;
+    if (!cand)
+        return NULL;
     for (size_t i = 0; i < p->ln->nitems; i++) {
         p->ln->items[i].fresh = 0;
         p->ln->items[i].first = 0;
         if (p->ln->items[i].kind == ITEM_EVENT)
             cand[ncand++] = &p->ln->items[i];
     }
-    /* The first of several copies of an event id in the batch is the one that counts; one
-       committed lately is in the log already. */
     qsort(cand, ncand, sizeof(*cand), by_event_id);
     for (size_t i = 0; i < ncand; i++)
         if (i == 0 || strcasecmp(cand[i - 1]->ev.event_id, cand[i]->ev.event_id) != 0) {
             cand[i]->first = 1;
             cand[i]->fresh = !projector_recent_has(p, cand[i]->ev.event_id);
-            cand[nfirst++] = cand[i]; /* still sorted by event id */
+            *nfresh += (size_t)cand[i]->fresh;
+            cand[(*nfirst)++] = cand[i]; /* still sorted by event id */
         }
+    return cand;
+}
+
+void projector_sets_duplicate_refused(projector_t *p)
+{
+    p->ln->lookup_batches = LOOKUP_BATCHES;
+    hub_log_info("event=event_log_duplicate action=\"batch again with an id lookup, and the "
+                 "next %d batches\"",
+                 LOOKUP_BATCHES);
+}
+
+int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
+{
+    PGconn *c = p->ln->pg;
+    projector_item_t **cand = NULL;
+    size_t nfirst = 0, nfresh = 0;
+    char sqlstate[8] = "";
+    char msg[512] = "";
+    int rc = -1;
+
+    cand = candidates(p, &nfirst, &nfresh);
+    if (!cand) {
+        hub_errf(errstr, errstr_size, HUB_ENOMEM, "out of memory");
+        goto out;
+    }
 
     /* Normally no id of the batch is in the log yet (offsets commit with the rows, so a
        restart never reads a committed event again): the COPY goes without a lookup, and
@@ -656,10 +684,7 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size)
         for (size_t i = 0; i < nfirst; i++)
             cand[i]->fresh = !projector_recent_has(p, cand[i]->ev.event_id);
         sqlstate[0] = msg[0] = '\0';
-        p->ln->lookup_batches = LOOKUP_BATCHES;
-        hub_log_info("event=event_log_duplicate action=\"batch again with an id lookup, and the "
-                     "next %d batches\"",
-                     LOOKUP_BATCHES);
+        projector_sets_duplicate_refused(p);
     }
     if (rc == -2) {
         hub_strlcpy(msg, PQerrorMessage(c), sizeof(msg));
@@ -993,6 +1018,10 @@ struct projector_sets_s {
     const char **scratch;
     size_t cap;
     int oom;
+    /* The event log's COPY started without waiting (projector_sets_log_start). */
+    arr_t copy;        /* its rows, until the server asks for them */
+    char log_state[8]; /* the first error's SQLSTATE, or "" */
+    char log_msg[256]; /* and its primary message */
 };
 
 /*
@@ -1038,6 +1067,76 @@ static void build_state(projector_t *p, PGconn *c)
     rows_groups(st->e, n, &st->cols[S_GROUPS]);
 }
 
+int projector_sets_log_start(projector_t *p)
+{
+    PGconn *c = p->ln->pg;
+    projector_sets_t *st = p->ln->sets;
+    projector_item_t **cand;
+    size_t nfirst, nfresh;
+    int rc = 1;
+
+    /* An id lookup due, or nothing new (no COPY): the blocking form does those. */
+    if (p->ln->lookup_batches > 0)
+        return 1;
+    if (!st && !(st = p->ln->sets = calloc(1, sizeof(*st))))
+        return 1;
+    if (!(cand = candidates(p, &nfirst, &nfresh)))
+        return 1;
+    if (nfresh && log_rows(cand, nfirst, &st->copy)) {
+        st->log_state[0] = st->log_msg[0] = '\0';
+        rc = -1;
+        if (PQsetnonblocking(c, 1) == 0 && PQsendQuery(c, SQL_BEGIN_LOG_COPY)) {
+            /* While the server answers, then reads the rows. */
+            build_state(p, c);
+            rc = 0;
+        }
+    }
+    free(cand);
+    return rc;
+}
+
+int projector_sets_log_step(projector_t *p, int block, char *sqlstate, char *msg, size_t msg_size)
+{
+    PGconn *c = p->ln->pg;
+    projector_sets_t *st = p->ln->sets;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        int unsent = projector_pg_flush(c, 0);
+        if (unsent < 0 || !PQconsumeInput(c))
+            return -2;
+        while (!PQisBusy(c)) {
+            PGresult *res = PQgetResult(c);
+            ExecStatusType status;
+            if (!res) {
+                /* Every result of BEGIN and the COPY is in. */
+                if (PQstatus(c) != CONNECTION_OK)
+                    return -2;
+                if (!st->log_state[0])
+                    return 1;
+                hub_strlcpy(sqlstate, st->log_state, 8);
+                hub_strlcpy(msg, st->log_msg, msg_size);
+                return -1;
+            }
+            status = PQresultStatus(res);
+            if (status != PGRES_COMMAND_OK && status != PGRES_COPY_IN)
+                note_error(res, st->log_state, st->log_msg, sizeof(st->log_msg));
+            PQclear(res);
+            /* The server asks for the rows: libpq queues them, sent from here on. */
+            if (status == PGRES_COPY_IN &&
+                (st->copy.len > INT32_MAX || PQputCopyData(c, st->copy.s, (int)st->copy.len) != 1 ||
+                 PQputCopyEnd(c, NULL) != 1))
+                return -2;
+        }
+        if (!block)
+            return 0;
+        if (unsent || PQflush(c) == 1)
+            pfd.events |= POLLOUT;
+        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+            return -2;
+    }
+}
+
 int projector_sets_send(projector_t *p, size_t *commands)
 {
     projector_sets_t *st = p->ln->sets;
@@ -1058,6 +1157,7 @@ void projector_sets_free(projector_t *p)
         cols_free(&st->cols[i]);
     free(st->e);
     free(st->scratch);
+    arr_free(&st->copy);
     free(st);
     p->ln->sets = NULL;
 }
