@@ -1,6 +1,8 @@
 /* kafka.c: idempotent producer with counted delivery reports; manual-store consumer. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hub/common.h"
 #include "hub/kafka.h"
@@ -18,6 +20,10 @@ struct hub_consumer_s {
     rd_kafka_t *rk;
     hub_consumer_hooks_t hooks;
     int fatal;
+    /* hub_consumer_wakeup_fd: the consumer queue writes a byte to wake[1] when it stops
+       being empty. */
+    rd_kafka_queue_t *queue;
+    int wake[2];
 };
 
 /* librdkafka's own log lines, reformatted into ours. */
@@ -360,10 +366,41 @@ rd_kafka_t *hub_consumer_handle(hub_consumer_t *c)
     return c->rk;
 }
 
+int hub_consumer_wakeup_fd(hub_consumer_t *c)
+{
+    if (c->queue)
+        return c->wake[0];
+    if (pipe(c->wake) != 0)
+        return -1;
+    if (fcntl(c->wake[0], F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(c->wake[1], F_SETFL, O_NONBLOCK) != 0 ||
+        !(c->queue = rd_kafka_queue_get_consumer(c->rk))) {
+        close(c->wake[0]);
+        close(c->wake[1]);
+        return -1;
+    }
+    rd_kafka_queue_io_event_enable(c->queue, c->wake[1], "1", 1);
+    return c->wake[0];
+}
+
+void hub_consumer_wakeup_drain(hub_consumer_t *c)
+{
+    char buf[64];
+    if (c->queue)
+        while (read(c->wake[0], buf, sizeof(buf)) > 0)
+            ;
+}
+
 void hub_consumer_destroy(hub_consumer_t *c)
 {
     if (!c)
         return;
+    if (c->queue) {
+        rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(c->queue);
+        close(c->wake[0]);
+        close(c->wake[1]);
+    }
     if (c->rk) {
         rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)

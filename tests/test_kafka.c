@@ -1,8 +1,11 @@
 /*
  * test_kafka.c: lib's producer and consumer against the real broker: exact
  * counts, per-partition (and so per-key) order, and committed offsets that a
- * restarted consumer in the same group resumes from.
+ * restarted consumer in the same group resumes from; the wakeup descriptor
+ * for waiting on the consumer beside other descriptors.
  */
+#include <poll.h>
+
 #include "hub/common.h"
 #include "hub/kafka.h"
 #include "hub/log.h"
@@ -98,6 +101,59 @@ static void test_produce_consume_exact(void)
         ASSERT_INT_EQ(seen_seq[k], next_seq[k]);
 }
 
+/* Waits (at most 30 s) for the wakeup descriptor; 1 when it became readable. */
+static int woken(hub_consumer_t *c, int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, 30000);
+    hub_consumer_wakeup_drain(c);
+    return r == 1 && (pfd.revents & POLLIN);
+}
+
+static void test_wakeup_fd(void)
+{
+    hub_props_t props = {0};
+    char topic[256], group[256], errstr[512] = "";
+    const char *topics[1] = {topic};
+    int next_seq[NKEYS] = {0}, got = 0, fd, wakeups = 0;
+    rd_kafka_message_t *m;
+
+    hub_test_topic("kafka-wake", 1, topic, sizeof(topic));
+    snprintf(group, sizeof(group), "g.%s", hub_test_unique());
+    hub_test_kafka_props(&props);
+    hub_consumer_t *c = hub_consumer_new(&props, group, topics, 1, NULL, errstr, sizeof(errstr));
+    ASSERT_TRUE(c != NULL);
+    fd = hub_consumer_wakeup_fd(c);
+    ASSERT_INT_OP(fd, >=, 0);
+    ASSERT_INT_EQ(hub_consumer_wakeup_fd(c), fd); /* set up once */
+
+    /* Joining the group (the assignment arrives through the queue too), then idle: polled
+       dry, the descriptor stays quiet. */
+    int64_t deadline = hub_monotonic_ms() + 5000;
+    while (hub_monotonic_ms() < deadline)
+        if ((m = hub_consumer_poll(c, 100)))
+            rd_kafka_message_destroy(m);
+    hub_consumer_wakeup_drain(c);
+    struct pollfd quiet = {.fd = fd, .events = POLLIN};
+    ASSERT_INT_EQ(poll(&quiet, 1, 300), 0);
+
+    /* A message on the empty queue makes it readable; poll with no wait then finds it. */
+    produce(topic, 1, next_seq);
+    while (got < 1 && wakeups < 20) {
+        ASSERT_TRUE(woken(c, fd));
+        wakeups++;
+        while ((m = hub_consumer_poll(c, 0))) {
+            ASSERT_INT_EQ((int)m->len, 3);
+            ASSERT_TRUE(memcmp(m->payload, "0:0", 3) == 0);
+            rd_kafka_message_destroy(m);
+            got++;
+        }
+    }
+    ASSERT_INT_EQ(got, 1);
+    hub_consumer_destroy(c);
+    hub_props_clear(&props);
+}
+
 static void test_bad_property_is_named(void)
 {
     hub_props_t props = {0};
@@ -166,6 +222,7 @@ int main(void)
 {
     hub_log_init("test_kafka", HUB_LOG_WARN);
     RUN_TEST(test_produce_consume_exact);
+    RUN_TEST(test_wakeup_fd);
     RUN_TEST(test_bad_property_is_named);
     RUN_TEST(test_fenced_static_member_is_fatal);
     return 0;

@@ -779,10 +779,16 @@ int projector_lanes_finish(projector_t *p)
     return err;
 }
 
-void projector_lanes_wait(projector_t *p, int timeout_ms)
+void projector_lanes_wait(projector_t *p, int wake_fd, int timeout_ms)
 {
-    struct pollfd pfd[PROJECTOR_MAX_LANES];
+    struct pollfd pfd[PROJECTOR_MAX_LANES + 1];
     nfds_t n = 0;
+    if (wake_fd >= 0) {
+        pfd[n].fd = wake_fd;
+        pfd[n].events = POLLIN;
+        pfd[n].revents = 0;
+        n++;
+    }
     for (int k = 0; k < p->nlanes; k++) {
         PGconn *c = p->lanes[k].pg;
         if (!p->lanes[k].inflight.items || !c)
@@ -794,6 +800,8 @@ void projector_lanes_wait(projector_t *p, int timeout_ms)
     }
     if (n)
         poll(pfd, n, timeout_ms);
+    if (wake_fd >= 0)
+        hub_consumer_wakeup_drain(p->consumer);
 }
 
 void projector_lanes_clear(projector_t *p)

@@ -325,7 +325,7 @@ static int setup_metrics(projector_t *p, const char **topics, size_t ntopics, ch
  * consumer librdkafka declared fatally failed.
  */
 /* Under a backlog the batches in flight are looked at after this many messages (each look
-   is a read from every connection), and whenever none came. */
+   is a read from every connection), at least once a millisecond, and whenever none came. */
 #define LANES_CHECK_EVERY 32
 
 static int run(projector_t *p)
@@ -333,9 +333,15 @@ static int run(projector_t *p)
     int rc = HUB_EXIT_OK;
     int lane_busy[PROJECTOR_MAX_LANES] = {0};
     unsigned unchecked = LANES_CHECK_EVERY;
+    int64_t checked_ms = 0;
+    /* Readable when a message arrives: the loop waits for a message and for PostgreSQL's
+       answers at once. */
+    int wake = hub_consumer_wakeup_fd(p->consumer);
+    if (wake < 0)
+        hub_log_warn("event=consumer_wakeup_unavailable action=\"poll every millisecond\"");
     while (!hub_stop_requested()) {
         rd_kafka_message_t *msg;
-        int busy, full, held;
+        int busy, full, held, ready;
         size_t pending;
         hub_http_heartbeat(p->http);
         update_ready(p);
@@ -358,8 +364,10 @@ static int run(projector_t *p)
            are served meanwhile. */
         busy = full = held = 0;
         pending = 0;
-        if (unchecked >= LANES_CHECK_EVERY)
+        if (unchecked >= LANES_CHECK_EVERY || hub_monotonic_ms() != checked_ms) {
             unchecked = 0;
+            checked_ms = hub_monotonic_ms();
+        }
         for (int k = 0; k < p->nlanes; k++) {
             projector_lane_use(p, k);
             if (!unchecked)
@@ -373,9 +381,9 @@ static int run(projector_t *p)
         }
         msg = NULL;
         if (held)
-            projector_lanes_wait(p, 100);
+            projector_lanes_wait(p, -1, 100);
         else if (!full)
-            msg = hub_consumer_poll(p->consumer, busy ? 1 : pending ? 0 : 100);
+            msg = hub_consumer_poll(p->consumer, wake >= 0 ? 0 : busy ? 1 : pending ? 0 : 100);
         unchecked = msg ? unchecked + 1 : LANES_CHECK_EVERY;
         if (msg) {
             projector_part_t *part = wanted(p, msg);
@@ -389,6 +397,7 @@ static int run(projector_t *p)
         /* A lane that is free sends its batch when it is full, old enough, or nothing more
            is to be read now; or at once while another lane is held up. */
         pending = 0;
+        ready = 0;
         for (int k = 0; k < p->nlanes && !p->need_resync; k++) {
             projector_lane_t *l = &p->lanes[k];
             if (l->nitems && !lane_busy[k] &&
@@ -400,11 +409,16 @@ static int run(projector_t *p)
                 lane_busy[k] = l->inflight.items != NULL;
             }
             pending += l->nitems + l->nstash;
+            ready |= l->nitems && !lane_busy[k];
         }
         if (!pending && !msg && !p->need_resync) {
             /* Nothing to read now: tidy up (the batches in flight go on). */
             housekeeping(p);
         }
+        /* Nothing to read, and every lane with a batch has one in flight: wait for a message
+           or an answer. */
+        if (!msg && !full && !ready && !p->need_resync && wake >= 0)
+            projector_lanes_wait(p, wake, 100);
     }
     /* Finish the batches in hand (rows and offsets commit together), then leave. */
     for (int k = 0; k < p->nlanes; k++) {

@@ -325,9 +325,10 @@ int projector_lanes_finish(projector_t *p);
 
 /*
  * projector_lanes_wait: waits until a connection with a batch in flight has
- * something to read or can take what libpq holds for it, at most timeout_ms.
+ * something to read or can take what libpq holds for it, or (wake_fd, from
+ * hub_consumer_wakeup_fd, unless -1) a message arrived; at most timeout_ms.
  */
-void projector_lanes_wait(projector_t *p, int timeout_ms);
+void projector_lanes_wait(projector_t *p, int wake_fd, int timeout_ms);
 
 /* projector_lanes_clear: empties every lane's batch and stash. The current lane stays the same. */
 void projector_lanes_clear(projector_t *p);

@@ -100,6 +100,17 @@ rd_kafka_message_t *hub_consumer_poll(hub_consumer_t *c, int timeout_ms);
  */
 int hub_consumer_fatal(const hub_consumer_t *c);
 
+/*
+ * hub_consumer_wakeup_fd: a descriptor that becomes readable when a message
+ * (or a rebalance) arrives on an empty consumer queue, to wait on beside
+ * other descriptors with poll(): poll the consumer until it returns NULL, then
+ * wait, then hub_consumer_wakeup_drain. -1 when it cannot be set up.
+ */
+int hub_consumer_wakeup_fd(hub_consumer_t *c);
+
+/* hub_consumer_wakeup_drain: empties the wakeup descriptor after it was readable. */
+void hub_consumer_wakeup_drain(hub_consumer_t *c);
+
 /* hub_consumer_store: marks msg as done (stores offset+1 for the next commit). */
 int hub_consumer_store(hub_consumer_t *c, const rd_kafka_message_t *msg);
 
