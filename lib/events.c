@@ -973,30 +973,35 @@ int hub_event_from_json(hub_event_type_t type, const json_t *obj, hub_event_t *e
 
 /* ---- validation ------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+/* Each hex digit's value plus one; 0 for any other byte (NUL too). */
+static const unsigned char hex_plus_one[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int hub_uuid_parse(const char *s, unsigned char out[16])
 {
-    /* Where each byte's two digits start. */
-    static const unsigned char at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    const unsigned char *c = (const unsigned char *)s;
     unsigned char u[16];
-    if (!s || strlen(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+    int k = 0;
+    if (!s)
         return -1;
-    for (int k = 0; k < 16; k++) {
-        int hi = hex_value(s[at[k]]), lo = hex_value(s[at[k] + 1]);
-        if (hi < 0 || lo < 0)
+    /* Left to right, so a short string stops at its NUL (never a digit or a dash). */
+    for (int i = 0; i < 36;) {
+        unsigned hi, lo;
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c[i++] != '-')
+                return -1;
+            continue;
+        }
+        if (!(hi = hex_plus_one[c[i]]) || !(lo = hex_plus_one[c[i + 1]]))
             return -1;
-        u[k] = (unsigned char)(hi << 4 | lo);
+        u[k++] = (unsigned char)((hi - 1) << 4 | (lo - 1));
+        i += 2;
     }
+    if (c[36])
+        return -1;
     memcpy(out, u, 16);
     return 0;
 }

@@ -343,6 +343,7 @@ static int run(projector_t *p)
         rd_kafka_message_t *msg;
         int busy, full, held, ready;
         size_t pending;
+        int64_t now;
         hub_http_heartbeat(p->http);
         update_ready(p);
         if (p->need_resync) {
@@ -364,9 +365,10 @@ static int run(projector_t *p)
            are served meanwhile. */
         busy = full = held = 0;
         pending = 0;
-        if (unchecked >= LANES_CHECK_EVERY || hub_monotonic_ms() != checked_ms) {
+        now = hub_monotonic_ms();
+        if (unchecked >= LANES_CHECK_EVERY || now != checked_ms) {
             unchecked = 0;
-            checked_ms = hub_monotonic_ms();
+            checked_ms = now;
         }
         for (int k = 0; k < p->nlanes; k++) {
             projector_lane_use(p, k);
@@ -402,7 +404,7 @@ static int run(projector_t *p)
             projector_lane_t *l = &p->lanes[k];
             if (l->nitems && !lane_busy[k] &&
                 (!msg || held || l->nitems >= (size_t)conf.batch_max_events ||
-                 hub_monotonic_ms() - l->batch_started_ms >= conf.batch_max_ms)) {
+                 now - l->batch_started_ms >= conf.batch_max_ms)) {
                 projector_lane_use(p, k);
                 flush(p);
                 projector_stash_drain(p);
