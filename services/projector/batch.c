@@ -195,6 +195,7 @@ void projector_batch_add(projector_t *p, rd_kafka_message_t *msg)
     char errstr[256];
     int err;
 
+    p->ln->prebuilt = 0;
     it->msg = msg;
     it->kind = ITEM_EVENT;
     it->dlq_sent = 0;
@@ -257,6 +258,7 @@ void projector_batch_clear(projector_t *p)
 {
     projector_items_release(p->ln->items, p->ln->nitems);
     p->ln->nitems = 0;
+    p->ln->prebuilt = 0;
 }
 
 void projector_stash_clear(projector_t *p)
@@ -336,6 +338,8 @@ void projector_batch_drop_partitions(projector_t *p, const rd_kafka_topic_partit
     if (kept != l->nitems || stashed != l->nstash)
         hub_log_info("event=batch_dropped reason=revoked messages=%zu",
                      l->nitems - kept + l->nstash - stashed);
+    if (kept != l->nitems)
+        l->prebuilt = 0;
     l->nitems = kept;
     l->nstash = stashed;
     projector_stash_drain(p);

@@ -375,6 +375,9 @@ static int run(projector_t *p)
             if (!unchecked)
                 lane_busy[k] = projector_inflight_busy(p);
             busy |= lane_busy[k];
+            /* A full batch waiting for its lane: made ready to go meanwhile. */
+            if (lane_busy[k] && !p->ln->prebuilt && p->ln->nitems >= (size_t)conf.batch_max_events)
+                projector_sets_prebuild(p);
             if (projector_stash_full(p)) {
                 full = 1;
                 held |= lane_busy[k];

@@ -71,6 +71,7 @@ typedef struct projector_item_s {
     int dlq_sent; /* the reject was queued to the dead-letter topic already */
     int first;    /* sets.c: the first copy of its event id in the batch */
     int fresh;    /* sets.c: its event id was new to the event log */
+    int later;    /* sets.c: prebuilt as logged by the batch in flight (not yet committed) */
     int texts;    /* the parameter text below is filled in (projector_item_texts) */
     hub_event_t ev;
     char *json; /* the event as JSON, for the event log */
@@ -148,6 +149,12 @@ typedef struct projector_lane_s {
     projector_inflight_t inflight;
     int sync_next;          /* an in-flight batch was refused: apply the next one synchronously */
     projector_sets_t *sets; /* the state statements being built */
+    /* The next batch's COPY rows and statements, built while the batch before it was in
+       flight (projector_sets_prebuild), for prebuilt_n items. prebuilt: 1 ready, -1 tried
+       without success, 0 not tried (or the batch changed since). */
+    projector_sets_t *next_sets;
+    int prebuilt;
+    size_t prebuilt_n;
     /* Batches still to look their ids up in the event log before the COPY (sets.c): after
        a COPY refused for an id logged already, duplicates are expected for a while. */
     int lookup_batches;
@@ -375,6 +382,15 @@ int projector_sets_log(projector_t *p, char *errstr, size_t errstr_size);
  * projector_sets_log); -1 the connection broke.
  */
 int projector_sets_log_start(projector_t *p);
+
+/*
+ * projector_sets_prebuild: while the lane's batch in flight keeps its
+ * connection busy, builds the next batch (full, so final) ready to go: its
+ * COPY rows and state statements. projector_sets_log_start then sends it
+ * at once, unless the batch changed or an id it counted as new was committed
+ * meanwhile (then it is built again).
+ */
+void projector_sets_prebuild(projector_t *p);
 
 /*
  * projector_sets_log_step: reads what has arrived of a started log, hands

@@ -619,6 +619,7 @@ static projector_item_t **candidates(projector_t *p, size_t *nfirst, size_t *nfr
     for (size_t i = 0; i < p->ln->nitems; i++) {
         p->ln->items[i].fresh = 0;
         p->ln->items[i].first = 0;
+        p->ln->items[i].later = 0;
         if (p->ln->items[i].kind == ITEM_EVENT)
             cand[ncand++] = &p->ln->items[i];
     }
@@ -1029,13 +1030,10 @@ struct projector_sets_s {
  * connection with a COPY being sent, flushed between steps so the server
  * keeps reading; NULL for none. Out of memory leaves p->ln->sets->oom set.
  */
-static void build_state(projector_t *p, PGconn *c)
+static void build_state_into(projector_t *p, projector_sets_t *st, PGconn *c)
 {
-    projector_sets_t *st = p->ln->sets;
     size_t n;
 
-    if (!st && !(st = p->ln->sets = calloc(1, sizeof(*st))))
-        return;
     st->oom = 0;
     if (st->cap < p->ln->nitems) {
         entry_t *e = realloc(st->e, p->ln->nitems * sizeof(*e));
@@ -1067,29 +1065,97 @@ static void build_state(projector_t *p, PGconn *c)
     rows_groups(st->e, n, &st->cols[S_GROUPS]);
 }
 
-int projector_sets_log_start(projector_t *p)
+static void build_state(projector_t *p, PGconn *c)
 {
-    PGconn *c = p->ln->pg;
-    projector_sets_t *st = p->ln->sets;
+    if (p->ln->sets || (p->ln->sets = calloc(1, sizeof(*p->ln->sets))))
+        build_state_into(p, p->ln->sets, c);
+}
+
+void projector_sets_prebuild(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
     projector_item_t **cand;
     size_t nfirst, nfresh;
-    int rc = 1;
+
+    if (l->prebuilt || l->lookup_batches > 0 || !l->nitems)
+        return;
+    l->prebuilt = -1; /* tried: not again for this batch */
+    if (!l->next_sets && !(l->next_sets = calloc(1, sizeof(*l->next_sets))))
+        return;
+    if (!(cand = candidates(p, &nfirst, &nfresh)))
+        return;
+    /* An id of the batch in flight will be in the log once it commits (a partner's
+       repeat is often that close); checked again before this batch is sent. */
+    for (size_t i = 0; i < l->inflight.nitems; i++) {
+        const projector_item_t *f = &l->inflight.items[i];
+        projector_item_t *it;
+        if (f->kind == ITEM_EVENT && (it = find_first(cand, nfirst, f->ev.event_id)) && it->fresh) {
+            it->fresh = 0;
+            it->later = 1;
+            nfresh--;
+        }
+    }
+    if (nfresh && log_rows(cand, nfirst, &l->next_sets->copy)) {
+        build_state_into(p, l->next_sets, NULL);
+        l->prebuilt = l->next_sets->oom ? -1 : 1;
+        l->prebuilt_n = l->nitems;
+    }
+    free(cand);
+}
+
+/* The prebuilt batch still fits: the same items, none it counted as new committed since,
+   and every id it left to the batch that was in flight committed by it. */
+static int prebuilt_usable(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
+    if (l->prebuilt != 1 || l->prebuilt_n != l->nitems)
+        return 0;
+    for (size_t i = 0; i < l->nitems; i++) {
+        const projector_item_t *it = &l->items[i];
+        if ((it->fresh || it->later) && projector_recent_has(p, it->ev.event_id) != it->later)
+            return 0;
+    }
+    return 1;
+}
+
+int projector_sets_log_start(projector_t *p)
+{
+    projector_lane_t *l = p->ln;
+    PGconn *c = l->pg;
+    projector_sets_t *st;
+    projector_item_t **cand = NULL;
+    size_t nfirst, nfresh;
+    int ready, rc = -1;
 
     /* An id lookup due, or nothing new (no COPY): the blocking form does those. */
-    if (p->ln->lookup_batches > 0)
+    if (l->lookup_batches > 0) {
+        l->prebuilt = 0;
         return 1;
-    if (!st && !(st = p->ln->sets = calloc(1, sizeof(*st))))
-        return 1;
-    if (!(cand = candidates(p, &nfirst, &nfresh)))
-        return 1;
-    if (nfresh && log_rows(cand, nfirst, &st->copy)) {
-        st->log_state[0] = st->log_msg[0] = '\0';
-        rc = -1;
-        if (PQsetnonblocking(c, 1) == 0 && PQsendQuery(c, SQL_BEGIN_LOG_COPY)) {
-            /* While the server answers, then reads the rows. */
-            build_state(p, c);
-            rc = 0;
+    }
+    ready = prebuilt_usable(p);
+    l->prebuilt = 0;
+    if (ready) {
+        /* Built while the batch before it was in flight: sent at once. */
+        st = l->next_sets;
+        l->next_sets = l->sets;
+        l->sets = st;
+    } else {
+        if (!l->sets && !(l->sets = calloc(1, sizeof(*l->sets))))
+            return 1;
+        st = l->sets;
+        if (!(cand = candidates(p, &nfirst, &nfresh)))
+            return 1;
+        if (!nfresh || !log_rows(cand, nfirst, &st->copy)) {
+            free(cand);
+            return 1;
         }
+    }
+    st->log_state[0] = st->log_msg[0] = '\0';
+    if (PQsetnonblocking(c, 1) == 0 && PQsendQuery(c, SQL_BEGIN_LOG_COPY)) {
+        /* While the server answers, then reads the rows. */
+        if (!ready)
+            build_state(p, c);
+        rc = 0;
     }
     free(cand);
     return rc;
@@ -1148,9 +1214,8 @@ int projector_sets_send(projector_t *p, size_t *commands)
     return 0;
 }
 
-void projector_sets_free(projector_t *p)
+static void sets_free(projector_sets_t *st)
 {
-    projector_sets_t *st = p->ln->sets;
     if (!st)
         return;
     for (size_t i = 0; i < HUB_ARRAY_LEN(state_statements); i++)
@@ -1159,5 +1224,12 @@ void projector_sets_free(projector_t *p)
     free(st->scratch);
     arr_free(&st->copy);
     free(st);
-    p->ln->sets = NULL;
+}
+
+void projector_sets_free(projector_t *p)
+{
+    sets_free(p->ln->sets);
+    sets_free(p->ln->next_sets);
+    p->ln->sets = p->ln->next_sets = NULL;
+    p->ln->prebuilt = 0;
 }
