@@ -205,7 +205,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     hub_consumer_t *c = opaque;
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL while the consumer closes (no group any more). */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    int cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 
@@ -395,18 +397,22 @@ void hub_consumer_destroy(hub_consumer_t *c)
 {
     if (!c)
         return;
-    if (c->queue) {
-        rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
-        rd_kafka_queue_destroy(c->queue);
-        close(c->wake[0]);
-        close(c->wake[1]);
-    }
     if (c->rk) {
         rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             hub_log_warn("event=final_commit_failed error=\"%s\"", rd_kafka_err2str(err));
+        /* Closing serves the last rebalance through the consumer queue: its wakeup stays
+           in place until then. */
         rd_kafka_consumer_close(c->rk);
+        if (c->queue) {
+            rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+            rd_kafka_queue_destroy(c->queue);
+        }
         rd_kafka_destroy(c->rk);
+    }
+    if (c->queue) {
+        close(c->wake[0]);
+        close(c->wake[1]);
     }
     free(c);
 }
