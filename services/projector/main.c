@@ -197,12 +197,13 @@ static void progress(projector_t *p, int force)
 /*
  * The memory a projector settles at under a backlog, measured with
  * bench/projector: about 80 MB whatever the settings (librdkafka's 16 MB
- * prefetch queue costs most of it), and per lane its two item arrays, the
- * statements' arrays and libpq's buffers, which grow with the batch size.
+ * prefetch queue costs most of it), and per lane its two item arrays, its two
+ * sets of statement arrays (one for the next batch, built while a batch is in
+ * flight) and libpq's buffers, which grow with the batch size.
  */
 static long long reserve_mb(void)
 {
-    long long per_lane = 8 + 2 * conf.batch_max_events *
+    long long per_lane = 16 + 2 * conf.batch_max_events *
                                  (long long)(sizeof(projector_item_t) + 1024) / (1024 * 1024);
     return 80 + conf.connections * per_lane;
 }
