@@ -204,7 +204,7 @@ static void progress(projector_t *p, int force)
 static long long reserve_mb(void)
 {
     long long per_lane = 16 + 2 * conf.batch_max_events *
-                                 (long long)(sizeof(projector_item_t) + 1024) / (1024 * 1024);
+                                  (long long)(sizeof(projector_item_t) + 1024) / (1024 * 1024);
     return 80 + conf.connections * per_lane;
 }
 
