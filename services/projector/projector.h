@@ -293,9 +293,11 @@ int projector_pg_prepare(projector_t *p, char *errstr, size_t errstr_size);
  * turned into a reject and the rest retried, so one bad event never holds up
  * the others. Rejects are dead-lettered (and the producer flushed) before the
  * commit. A batch in flight is finished first. A set-based batch goes in
- * flight itself once its event-log rows are in: its state statements, offsets
- * and COMMIT are sent and the call returns, so the next batch is read from
- * Kafka while PostgreSQL works (projector_inflight_finish completes it).
+ * flight itself: the usual one as soon as BEGIN and its event log's COPY are
+ * sent (its state statements, offsets and COMMIT follow once the COPY is in,
+ * projector_inflight_busy), one that needs the id lookup once its event-log
+ * rows are in. The call returns, so the next batch is read from Kafka while
+ * PostgreSQL works (projector_inflight_finish completes it).
  * Otherwise, on success the offsets are stored for Kafka too and the batch is
  * cleared. Returns 0, or HUB_EPG / HUB_EKAFKA when the batch could not be
  * committed: the caller then resynchronises (nothing was applied).
