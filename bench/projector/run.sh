@@ -6,7 +6,8 @@
 #      table, APPLY_MODE_EVENTS (default 50000) YoungPersonFlagged, no Kafka;
 #   2. throughput: EVENTS (default 1000000) mixed events already in Kafka,
 #      projected by hub-projector, beside COPY loading the same rows into the
-#      same tables; the projector's RSS at start, after 100k and at the end;
+#      same tables (three rounds of each, taking turns; the medians count);
+#      the projector's RSS at start, after 100k and at the end of each round;
 #   3. latency: produce -> visible in transitions_view at RATE events/s
 #      (default 2000) for SECONDS (default 30), p50 and p99.
 # Builds Release (no sanitizers) in build/bench-projector. Uses the running
