@@ -155,19 +155,22 @@ static double load_tables(PGconn *c, const char *dir)
     return now_s() - t0;
 }
 
-/* Before a timed phase: dirty pages written out, and no autovacuum worker still busy with
-   an earlier phase's tables, so neither phase pays for the other. */
+/* Before a timed phase: no autovacuum worker still busy with an earlier phase's tables, and
+   dirty pages written out, PostgreSQL's and then the kernel's (the test server runs with
+   fsync off, so a checkpoint alone leaves gigabytes for the kernel to write back during the
+   next phase); so neither phase pays for the other. */
 static void quiesce(PGconn *c)
 {
-    ph_exec(c, "CHECKPOINT");
     for (int i = 0; i < 1200; i++) {
         if (ph_num(c, "SELECT count(*) FROM pg_stat_activity"
                       " WHERE backend_type = 'autovacuum worker'") == 0)
-            return;
+            break;
         if (i == 0)
             printf("  waiting for autovacuum to finish\n");
         usleep(100 * 1000);
     }
+    ph_exec(c, "CHECKPOINT");
+    sync();
 }
 
 static int cmp_double(const void *a, const void *b)
