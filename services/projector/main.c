@@ -90,7 +90,7 @@ static const hub_cfg_item_t own_items[] = {
              "cap of the back-off while PostgreSQL is unreachable, in ms"),
     INT_ITEM("projector.startup_wait_ms", &conf.startup_wait_ms, "60000", 0, 3600000,
              "how long to wait for PostgreSQL at start before giving up, in ms"),
-    INT_ITEM("projector.connections", &conf.connections, "2", 1, PROJECTOR_MAX_LANES,
+    INT_ITEM("projector.connections", &conf.connections, "3", 1, PROJECTOR_MAX_LANES,
              "PostgreSQL connections, each applying the batches of its share of the partitions"),
     INT_ITEM("projector.memory_reserve_mb", &conf.memory_reserve_mb, "-1", -1, 65536,
              "working memory claimed and written at start, in MB (-1: sized from connections "
