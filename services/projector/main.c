@@ -436,6 +436,29 @@ static int run(projector_t *p)
     return rc;
 }
 
+/*
+ * The consumer's settings where the kafka group of the configuration sets none.
+ * librdkafka prefetches up to 64 MB by default; a batch needs a fraction of that, and a
+ * bounded queue keeps the projector's memory flat through a backlog. At a steady rate the
+ * broker answers each fetch as soon as one message is there: thousands of round trips a
+ * second, whose CPU lengthened the latency tail; waiting up to 5 ms for 64 kB costs at most
+ * that much latency. 0, or -1 when out of memory.
+ */
+static int consumer_defaults(hub_props_t *props)
+{
+    static const char *const defaults[][2] = {
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.max.bytes", "4194304"},
+        {"fetch.min.bytes", "65536"},
+        {"fetch.wait.max.ms", "5"},
+    };
+    for (size_t i = 0; i < HUB_ARRAY_LEN(defaults); i++)
+        if (!hub_props_get(props, defaults[i][0]) &&
+            hub_props_set(props, defaults[i][0], defaults[i][1]) != 0)
+            return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     hub_service_t svc = {
@@ -534,20 +557,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", svc.name, errstr);
         goto out;
     }
-    /* librdkafka prefetches up to 64 MB by default; a batch needs a fraction of that, and a
-       bounded queue keeps the projector's memory flat through a backlog. At a steady rate the
-       broker answers each fetch as soon as one message is there: thousands of round trips a
-       second, whose CPU lengthened the latency tail; waiting up to 5 ms for 64 kB costs at most
-       that much latency. The kafka group of the configuration may set other values. */
     if (hub_props_copy(&consumer_props, &svc.common.kafka) != 0 ||
-        (!hub_props_get(&consumer_props, "queued.max.messages.kbytes") &&
-         hub_props_set(&consumer_props, "queued.max.messages.kbytes", "16384") != 0) ||
-        (!hub_props_get(&consumer_props, "fetch.max.bytes") &&
-         hub_props_set(&consumer_props, "fetch.max.bytes", "4194304") != 0) ||
-        (!hub_props_get(&consumer_props, "fetch.min.bytes") &&
-         hub_props_set(&consumer_props, "fetch.min.bytes", "65536") != 0) ||
-        (!hub_props_get(&consumer_props, "fetch.wait.max.ms") &&
-         hub_props_set(&consumer_props, "fetch.wait.max.ms", "5") != 0)) {
+        consumer_defaults(&consumer_props) != 0) {
         fprintf(stderr, "%s: out of memory\n", svc.name);
         goto out;
     }
