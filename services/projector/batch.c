@@ -269,6 +269,11 @@ void projector_stash_clear(projector_t *p)
     l->stash_first = l->nstash = 0;
 }
 
+int projector_batch_full(const projector_t *p)
+{
+    return p->ln->nitems >= batch_cap(p);
+}
+
 int projector_stash_full(const projector_t *p)
 {
     return p->ln->nstash >= batch_cap(p);

@@ -377,7 +377,7 @@ static int run(projector_t *p)
                 lane_busy[k] = projector_inflight_busy(p);
             busy |= lane_busy[k];
             /* A full batch waiting for its lane: made ready to go meanwhile. */
-            if (lane_busy[k] && !p->ln->prebuilt && p->ln->nitems >= (size_t)conf.batch_max_events)
+            if (lane_busy[k] && !p->ln->prebuilt && projector_batch_full(p))
                 projector_sets_prebuild(p);
             if (projector_stash_full(p)) {
                 full = 1;
@@ -406,10 +406,10 @@ static int run(projector_t *p)
         ready = 0;
         for (int k = 0; k < p->nlanes && !p->need_resync; k++) {
             projector_lane_t *l = &p->lanes[k];
+            projector_lane_use(p, k);
             if (l->nitems && !lane_busy[k] &&
-                (!msg || held || l->nitems >= (size_t)conf.batch_max_events ||
+                (!msg || held || projector_batch_full(p) ||
                  now - l->batch_started_ms >= conf.batch_max_ms)) {
-                projector_lane_use(p, k);
                 flush(p);
                 projector_stash_drain(p);
                 lane_busy[k] = l->inflight.items != NULL;

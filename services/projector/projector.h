@@ -252,6 +252,9 @@ void projector_stash_clear(projector_t *p);
  */
 int projector_batch_take(projector_t *p, rd_kafka_message_t *msg);
 
+/* projector_batch_full: 1 when the lane's batch holds batch_max_events messages. */
+int projector_batch_full(const projector_t *p);
+
 /* projector_stash_full: 1 when the lane can take no further message. */
 int projector_stash_full(const projector_t *p);
 
